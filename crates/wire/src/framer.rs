@@ -1,9 +1,23 @@
 //! The incremental receiver: bytes in, complete message words out.
+//!
+//! This is tcllib's `Word0` (spec Appendix B) made incremental: the scan
+//! position, the brace depth and the start of the pending word survive
+//! between feeds, so every byte is looked at a bounded number of times
+//! whatever the chunking. Consumed bytes are dropped from the front by an
+//! offset and compacted only when the dead prefix is at least as large as the
+//! live part, which keeps the copying linear too.
+//!
+//! Where tcllib wedges (`{}`), spins (a word that is not `info complete`) or
+//! grows without bound, the framer reports a [`FrameError`] and stays failed.
 
 use thiserror::Error;
 
 /// The default bound on one message (and so on a connection's buffer): 256 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 256 * 1024 * 1024;
+
+/// A dead prefix smaller than this is never compacted: moving a few bytes
+/// often costs more than it saves.
+const COMPACT_MIN: usize = 64 * 1024;
 
 /// A protocol error that ends the connection it happened on.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -25,11 +39,46 @@ pub enum FrameError {
     },
 }
 
+/// What was left in a [`Framer`] when the stream ended (see [`Framer::eof`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eof {
+    /// Nothing but whitespace was left: every message was complete.
+    Clean,
+    /// A message had started but was not complete (tcllib would never have
+    /// executed it either). `bytes` is how many bytes it had so far.
+    Truncated {
+        /// The bytes of the incomplete message.
+        bytes: usize,
+    },
+}
+
+/// Where the scan of the word at the front of the buffer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Skipping whitespace before the next word; nothing of it is kept.
+    Between,
+    /// Inside a `{` word that opened at `start`; `pos` is the next byte to
+    /// look at and `depth` the open braces before it.
+    Brace { pos: usize, depth: usize },
+    /// Inside a bare word that began at `start`; `pos` is the next byte.
+    Bare { pos: usize },
+}
+
 /// Incremental framer. Feed bytes in any chunking; take out words in order.
 /// Total work is linear in the bytes fed.
+///
+/// Driving it: after every [`feed`](Framer::feed), call
+/// [`next_word`](Framer::next_word) until it returns `Ok(None)`; when the
+/// stream ends, do the same once more and then ask [`eof`](Framer::eof)
+/// whether a message was cut off.
 #[derive(Debug)]
 pub struct Framer {
     max: usize,
+    buf: Vec<u8>,
+    /// Index in `buf` of the first byte not yet consumed.
+    start: usize,
+    scan: Scan,
+    failed: Option<FrameError>,
 }
 
 impl Default for Framer {
@@ -41,19 +90,340 @@ impl Default for Framer {
 impl Framer {
     /// A framer that refuses messages longer than `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
-        Framer { max: max_message }
+        Framer {
+            max: max_message,
+            buf: Vec::new(),
+            start: 0,
+            scan: Scan::Between,
+            failed: None,
+        }
     }
 
-    /// Appends received bytes.
+    /// The configured maximum message size.
+    pub fn max_message(&self) -> usize {
+        self.max
+    }
+
+    /// Appends received bytes. Bytes fed after an error are dropped, so a
+    /// failed framer never grows.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let _ = bytes;
-        todo!("framer")
+        if self.failed.is_some() || bytes.is_empty() {
+            return;
+        }
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// How many received bytes are held (the pending part of a message and
+    /// any messages not yet taken out). Whitespace between messages is not
+    /// held once it has been scanned.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The error the framer failed with, if it has.
+    pub fn error(&self) -> Option<&FrameError> {
+        self.failed.as_ref()
     }
 
     /// The next complete message word, `Ok(None)` if more bytes are needed.
     /// After an error the framer stays failed.
+    ///
+    /// The word is what tcllib's `Word0` extracts: the text between the outer
+    /// braces of a `{...}` word, or a bare non-whitespace run that is followed
+    /// by whitespace. It is valid UTF-8 and `info complete`.
     pub fn next_word(&mut self) -> Result<Option<String>, FrameError> {
-        let _ = self.max;
-        todo!("framer")
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.scan_word() {
+            Ok(None) => Ok(None),
+            Ok(Some((from, to, resume))) => {
+                let word = self.take_word(from, to, resume);
+                word.map(Some).map_err(|e| self.fail(e))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Tells the framer that the stream has ended, after every complete word
+    /// has been taken out (call [`next_word`](Framer::next_word) until it
+    /// returns `Ok(None)` first). Says whether a message was cut off.
+    /// Whatever is left is dropped.
+    pub fn eof(&mut self) -> Eof {
+        let left = self.buffered();
+        self.buf = Vec::new();
+        self.start = 0;
+        self.scan = Scan::Between;
+        if left == 0 {
+            Eof::Clean
+        } else {
+            Eof::Truncated { bytes: left }
+        }
+    }
+
+    fn fail(&mut self, e: FrameError) -> FrameError {
+        self.failed = Some(e.clone());
+        self.buf = Vec::new();
+        self.start = 0;
+        self.scan = Scan::Between;
+        e
+    }
+
+    /// Drops the consumed prefix when it is at least as large as the live
+    /// part, so each byte is moved at most a bounded number of times.
+    fn compact(&mut self) {
+        if self.start == 0 {
+            return;
+        }
+        let live = self.buf.len() - self.start;
+        if live == 0 {
+            self.buf.clear();
+        } else if self.start >= COMPACT_MIN && self.start >= live {
+            self.buf.drain(..self.start);
+        } else {
+            return;
+        }
+        let shift = self.start;
+        self.start = 0;
+        self.scan = match self.scan {
+            Scan::Between => Scan::Between,
+            Scan::Brace { pos, depth } => Scan::Brace {
+                pos: pos - shift,
+                depth,
+            },
+            Scan::Bare { pos } => Scan::Bare { pos: pos - shift },
+        };
+    }
+
+    /// Advances the scan as far as the buffered bytes allow. Returns the word
+    /// as `buf[from..to]` plus the index where the rest of the stream starts.
+    fn scan_word(&mut self) -> Result<Option<(usize, usize, usize)>, FrameError> {
+        loop {
+            match self.scan {
+                Scan::Between => {
+                    let Some(skip) = skip_space(&self.buf[self.start..]) else {
+                        // Only whitespace (or half a multi-byte space) is
+                        // buffered; drop the whitespace part.
+                        self.start = self.buf.len() - pending_tail(&self.buf[self.start..]);
+                        return Ok(None);
+                    };
+                    self.start += skip;
+                    self.scan = if self.buf[self.start] == b'{' {
+                        Scan::Brace {
+                            pos: self.start + 1,
+                            depth: 1,
+                        }
+                    } else {
+                        Scan::Bare { pos: self.start }
+                    };
+                }
+                Scan::Brace { pos, depth } => {
+                    let (pos, depth, closed) = scan_braces(&self.buf, pos, depth);
+                    if closed {
+                        // `pos` is just past the closing brace.
+                        return Ok(Some((self.start + 1, pos - 1, pos)));
+                    }
+                    self.scan = Scan::Brace { pos, depth };
+                    // Content so far runs from start+1 to pos.
+                    self.check_size(pos - (self.start + 1))?;
+                    return Ok(None);
+                }
+                Scan::Bare { pos } => match find_space(&self.buf, pos) {
+                    Ok(end) => return Ok(Some((self.start, end, end))),
+                    Err(pos) => {
+                        self.scan = Scan::Bare { pos };
+                        self.check_size(pos - self.start)?;
+                        return Ok(None);
+                    }
+                },
+            }
+        }
+    }
+
+    fn check_size(&self, len: usize) -> Result<(), FrameError> {
+        if len > self.max {
+            Err(FrameError::TooLarge { max: self.max })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn take_word(&mut self, from: usize, to: usize, resume: usize) -> Result<String, FrameError> {
+        self.check_size(to - from)?;
+        if from == to {
+            return Err(FrameError::EmptyWord);
+        }
+        let word = std::str::from_utf8(&self.buf[from..to]).map_err(|_| FrameError::InvalidUtf8)?;
+        if !crate::script::info_complete(word) {
+            return Err(FrameError::Incomplete);
+        }
+        let word = word.to_owned();
+        self.start = resume;
+        self.scan = Scan::Between;
+        Ok(word)
+    }
+}
+
+/// Continues a brace scan at `pos` with `depth` open braces. Returns the new
+/// position, depth, and whether the word closed (then `pos` is just past the
+/// closing brace). Stops before a backslash that ends the buffer, since what
+/// follows it decides whether it escapes a brace.
+fn scan_braces(buf: &[u8], mut pos: usize, mut depth: usize) -> (usize, usize, bool) {
+    while let Some(off) = buf[pos..]
+        .iter()
+        .position(|&b| matches!(b, b'{' | b'}' | b'\\'))
+    {
+        pos += off;
+        match buf[pos] {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (pos + 1, 0, true);
+                }
+            }
+            _ => match buf.get(pos + 1) {
+                // `\\`, `\{` and `\}` are skipped as units.
+                Some(b'\\' | b'{' | b'}') => pos += 1,
+                Some(_) => {}
+                None => return (pos, depth, false),
+            },
+        }
+        pos += 1;
+    }
+    (buf.len(), depth, false)
+}
+
+/// The length of the leading whitespace of `bytes` if a non-space character
+/// follows it, `None` if everything buffered is (or may still turn out to
+/// be) whitespace.
+fn skip_space(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        match space_at(bytes, i) {
+            Some(Space::Yes(n)) => i += n,
+            Some(Space::No) => return Some(i),
+            None => return None,
+        }
+    }
+    None
+}
+
+/// How many bytes at the end of `bytes` (all whitespace before them) may be
+/// the start of a multi-byte space and must be kept.
+fn pending_tail(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while i < bytes.len() {
+        match space_at(bytes, i) {
+            Some(Space::Yes(n)) => i += n,
+            _ => return bytes.len() - i,
+        }
+    }
+    0
+}
+
+/// The end of the bare word scanned up to `pos`: `Ok(index of the
+/// whitespace after it)`, or `Err(where to resume)` if no whitespace is
+/// buffered yet.
+fn find_space(buf: &[u8], mut pos: usize) -> Result<usize, usize> {
+    while pos < buf.len() {
+        let b = buf[pos];
+        if b < 0x80 {
+            if is_ascii_space(b) {
+                return Ok(pos);
+            }
+            pos += 1;
+            continue;
+        }
+        match space_at(buf, pos) {
+            Some(Space::Yes(_)) => return Ok(pos),
+            Some(Space::No) => pos += 1,
+            None => return Err(pos),
+        }
+    }
+    Err(pos)
+}
+
+enum Space {
+    /// A whitespace character of this many bytes.
+    Yes(usize),
+    /// Not whitespace (or not valid UTF-8, which the word check reports).
+    No,
+}
+
+/// Whether the character at `bytes[i]` is whitespace by Tcl's ARE `\s`;
+/// `None` if the character is cut off by the end of the buffer.
+fn space_at(bytes: &[u8], i: usize) -> Option<Space> {
+    let b = bytes[i];
+    if b < 0x80 {
+        return Some(if is_ascii_space(b) {
+            Space::Yes(1)
+        } else {
+            Space::No
+        });
+    }
+    // Only these lead bytes can begin a space above ASCII.
+    let len = match b {
+        0xC2 => 2,
+        0xE1 | 0xE2 | 0xE3 | 0xEF => 3,
+        _ => return Some(Space::No),
+    };
+    let Some(seq) = bytes.get(i..i + len) else {
+        // Cut off, unless a byte already there shows it is not UTF-8.
+        if bytes[i + 1..].iter().any(|&c| c & 0xC0 != 0x80) {
+            return Some(Space::No);
+        }
+        return None;
+    };
+    match std::str::from_utf8(seq).ok().and_then(|s| s.chars().next()) {
+        Some(c) if is_unicode_space(c) => Some(Space::Yes(len)),
+        _ => Some(Space::No),
+    }
+}
+
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Tcl 8.6's `[[:space:]]` above ASCII (checked against tclsh 8.6.13).
+fn is_unicode_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{180e}' | '\u{2000}'
+            ..='\u{200b}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{2060}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn braces_and_escapes() {
+        assert_eq!(scan_braces(b"a}", 0, 1), (2, 0, true));
+        assert_eq!(scan_braces(b"a\\}b}", 0, 1), (5, 0, true));
+        assert_eq!(scan_braces(b"\\\\}", 0, 1), (3, 0, true));
+        assert_eq!(scan_braces(b"a\\", 0, 1), (1, 1, false));
+        assert_eq!(scan_braces(b"{a}", 0, 1), (3, 1, false));
+    }
+
+    #[test]
+    fn spaces() {
+        assert!(matches!(
+            space_at("\u{a0}".as_bytes(), 0),
+            Some(Space::Yes(2))
+        ));
+        assert!(space_at(&"\u{3000}".as_bytes()[..2], 0).is_none());
+        assert!(matches!(space_at("é".as_bytes(), 0), Some(Space::No)));
+        assert_eq!(skip_space(b" \r\n x"), Some(4));
+        assert_eq!(skip_space(b" \r\n "), None);
     }
 }
