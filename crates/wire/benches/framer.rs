@@ -1,0 +1,85 @@
+//! Framing throughput: one big message full of special characters, encoded
+//! as tcllib would, fed in 4 KiB reads. Framing must stay linear: the 50 MB
+//! message may take at most 12 times as long as the 5 MB one.
+
+#![allow(clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use tclcomm_wire::{Framer, Message, Serial};
+
+const READ: usize = 4096;
+
+/// A `send` whose one fragment is about `size` bytes of Tcl with every kind
+/// of special character (balanced braces, so tcllib brace-quotes it).
+fn message(size: usize) -> Vec<u8> {
+    let piece = "set x(a\\{b) {a {b} \"c\" $d [e] \\\\ \\} ;\n\tf} ; # é中\u{0}\n";
+    let fragment = piece.repeat(size / piece.len() + 1);
+    Message::Send {
+        serial: Serial::from(1),
+        script: vec![fragment],
+    }
+    .encode()
+}
+
+/// Frames `wire` fed in 4 KiB reads; returns the length of the word.
+fn frame(wire: &[u8]) -> usize {
+    let mut framer = Framer::default();
+    let mut total = 0;
+    for read in wire.chunks(READ) {
+        framer.feed(read);
+        while let Some(word) = framer.next_word().unwrap() {
+            total += word.len();
+        }
+    }
+    total
+}
+
+fn best_of(runs: usize, wire: &[u8]) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(frame(black_box(wire)));
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+fn main() {
+    let small = message(5_000_000);
+    let big = message(50_000_000);
+    assert_eq!(frame(&big), big.len() - 3);
+
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut group = c.benchmark_group("framer");
+    for (name, wire) in [("5MB", &small), ("50MB", &big)] {
+        group.throughput(Throughput::Bytes(wire.len() as u64));
+        group.bench_function(name, |b| b.iter(|| frame(black_box(wire))));
+    }
+    group.finish();
+    let t = Instant::now();
+    let encoded = message(50_000_000);
+    let encode = t.elapsed();
+    black_box(encoded);
+    c.final_summary();
+
+    // The linearity check, only when really benchmarking (not under
+    // `cargo test`, which runs each benchmark once).
+    if std::env::args().any(|a| a == "--bench") {
+        let t_small = best_of(5, &small);
+        let t_big = best_of(3, &big);
+        let ratio = t_big.as_secs_f64() / t_small.as_secs_f64();
+        let gbps = big.len() as f64 / t_big.as_secs_f64() / 1e9;
+        println!(
+            "framer: 5 MB {t_small:?}, 50 MB {t_big:?} ({gbps:.2} GB/s), ratio {ratio:.2} (limit 12); encoding 50 MB {encode:?}"
+        );
+        assert!(ratio <= 12.0, "framing is not linear: ratio {ratio:.2}");
+    }
+}
