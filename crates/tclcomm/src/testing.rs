@@ -1,0 +1,1 @@
+//! tclsh peer harness for integration tests (work in progress).
