@@ -34,14 +34,20 @@
 //! - [`handshake`]: the `{3 2} <port>` offer and the `{vers 3}` answer.
 //! - [`message`]: the five instructions (send/async/command/reply/callback), `vers`,
 //!   and the `return -code ...` outcome.
+//! - [`id`]: comm ids (`port` or `{port host}`).
+//! - [`engine`]: the channel state machine (connections, handshakes, serials,
+//!   pending calls, loss) that both drivers run.
 
+pub mod engine;
 pub mod framer;
 pub mod handshake;
+pub mod id;
 pub mod list;
 pub mod message;
 pub mod script;
 
-pub use framer::{FrameError, Framer, DEFAULT_MAX_MESSAGE};
+pub use framer::{DEFAULT_MAX_MESSAGE, FrameError, Framer};
 pub use handshake::{HandshakeError, Offer};
+pub use id::Id;
 pub use list::ListError;
 pub use message::{Code, Message, MessageError, Outcome, Serial};

@@ -1,0 +1,745 @@
+//! The channel state machine: connections, handshakes, serials, pending
+//! calls, ids and loss, for one comm channel.
+//!
+//! The engine does no I/O. A driver tells it what happened
+//! ([`Engine::outgoing`], [`Engine::accepted`], [`Engine::received`],
+//! [`Engine::closed`]) and what the user asked for ([`Engine::send`],
+//! [`Engine::respond`], [`Engine::shutdown`], [`Engine::abort`]), then drains
+//! [`Engine::poll_action`] and carries the actions out in order: write bytes,
+//! evaluate a request, complete a call, report a loss, close a transport.
+//! Hooks run in the driver at the actions that correspond to them.
+//!
+//! Where tcllib comm misbehaves (spec §11) the engine does not:
+//! - every complete message received before EOF is acted on before the loss;
+//! - a reply completes a call only if it arrives on the connection the call
+//!   was sent on;
+//! - several connections with the same id are all tracked; the first one
+//!   carries new sends, and when it goes another takes its place, with
+//!   nothing printed;
+//! - a framing or handshake error closes only the offending connection;
+//! - buffers are bounded ([`EngineConfig`]).
+//!
+//! ```
+//! use tclcomm_wire::engine::{Action, Engine, EngineConfig, RequestKind};
+//! use tclcomm_wire::{Code, Id, Outcome};
+//!
+//! // A client channel (id 45002) and a server channel (id 45001), wired by hand.
+//! let mut client = Engine::new(EngineConfig::new(Id::port(45002)));
+//! let mut server = Engine::new(EngineConfig::new(Id::port(45001)));
+//! let c = client.outgoing(Id::port(45001));
+//! let s = server.accepted("127.0.0.1", 50000, "127.0.0.1");
+//! let serial = client.send(&Id::port(45001), RequestKind::Send, vec!["set a 1".into()]).unwrap();
+//!
+//! // Carry the client's bytes to the server.
+//! while let Some(a) = client.poll_action() {
+//!     if let Action::Write { bytes, .. } = a { server.received(s, &bytes); }
+//! }
+//! let mut request = None;
+//! while let Some(a) = server.poll_action() {
+//!     match a {
+//!         Action::Write { bytes, .. } => client.received(c, &bytes),
+//!         Action::Evaluate(r) => request = Some(r),
+//!         _ => {}
+//!     }
+//! }
+//! let r = request.unwrap();
+//! assert_eq!(r.script, vec!["set a 1".to_string()]);
+//! assert_eq!(r.id, Id::port(45002));
+//! server.respond(r.conn, r.kind, &r.serial, &Outcome::ok("1"));
+//! while let Some(a) = server.poll_action() {
+//!     if let Action::Write { bytes, .. } = a { client.received(c, &bytes); }
+//! }
+//! let done = std::iter::from_fn(|| client.poll_action())
+//!     .find_map(|a| match a { Action::Complete { serial, outcome, .. } => Some((serial, outcome)), _ => None });
+//! assert_eq!(done, Some((serial, Outcome::ok("1"))));
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+
+use thiserror::Error;
+
+use crate::DEFAULT_MAX_MESSAGE;
+use crate::framer::{FrameError, Framer};
+use crate::handshake::{self, HandshakeError, LineReader};
+use crate::id::Id;
+use crate::message::{Message, Outcome, Serial};
+
+/// Loss reason when the peer closed or the transport failed (tcllib's text).
+pub const REASON_LOST: &str = "target application died or connection lost";
+/// Loss reason for [`Engine::shutdown`] (tcllib's text).
+pub const REASON_SHUTDOWN: &str = "Connection shutdown by request";
+/// Loss reason for [`Engine::abort`] (tcllib's text).
+pub const REASON_ABORT: &str = "Connection aborted by request";
+
+/// The default bound on the first line of an incoming connection.
+pub const DEFAULT_MAX_HANDSHAKE_LINE: usize = 4096;
+
+/// A connection handle, assigned by the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conn{}", self.0)
+    }
+}
+
+/// Settings of one channel's engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This channel's own id (its listening port, or `0` when not listening),
+    /// sent in the handshake offer.
+    pub own_id: Id,
+    /// The largest message accepted from a peer, in bytes.
+    pub max_message: usize,
+    /// The longest first line accepted from a connecting peer, in bytes.
+    pub max_handshake_line: usize,
+}
+
+impl EngineConfig {
+    /// Defaults for a channel with the given id.
+    pub fn new(own_id: Id) -> EngineConfig {
+        EngineConfig {
+            own_id,
+            max_message: DEFAULT_MAX_MESSAGE,
+            max_handshake_line: DEFAULT_MAX_HANDSHAKE_LINE,
+        }
+    }
+}
+
+/// Which of the three request instructions a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// `send`: answered with `reply`.
+    Send,
+    /// `async`: not answered.
+    Async,
+    /// `command`: answered with `callback`.
+    Command,
+}
+
+impl RequestKind {
+    /// The wire name of the instruction.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestKind::Send => "send",
+            RequestKind::Async => "async",
+            RequestKind::Command => "command",
+        }
+    }
+}
+
+/// A request received from a peer, to be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The connection it came in on; the answer goes back on it.
+    pub conn: ConnId,
+    /// The sender's id (what `remoteid` gives while it is evaluated).
+    pub id: Id,
+    /// send, async or command.
+    pub kind: RequestKind,
+    /// The sender's serial, echoed in the answer.
+    pub serial: Serial,
+    /// The script fragments.
+    pub script: Vec<String>,
+}
+
+/// How a call waits for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// A synchronous `send`, completed by `reply`.
+    Sync,
+    /// A `send -command`, completed by `callback`.
+    Callback,
+}
+
+/// A call that failed because its connection went away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCall {
+    /// The call's serial.
+    pub serial: u64,
+    /// How it was waiting.
+    pub kind: CallKind,
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes to the connection's transport.
+    Write {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes, a whole message or handshake line.
+        bytes: Vec<u8>,
+    },
+    /// An incoming connection completed its handshake and now has an id.
+    Established {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's id, derived as tcllib does.
+        id: Id,
+        /// The negotiated version.
+        version: u8,
+    },
+    /// Evaluate this request, then call [`Engine::respond`].
+    Evaluate(Request),
+    /// A call was answered.
+    Complete {
+        /// The call's serial.
+        serial: u64,
+        /// The peer it was sent to.
+        id: Id,
+        /// How the caller waits.
+        kind: CallKind,
+        /// The answer.
+        outcome: Outcome,
+    },
+    /// An established connection went away. Its pending calls failed with
+    /// `reason`; the driver reports them and runs the `lost` hook.
+    Lost {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's id.
+        id: Id,
+        /// tcllib's loss reason text (or a protocol error's text).
+        reason: String,
+        /// The calls that were waiting on it, in serial order.
+        failed: Vec<FailedCall>,
+        /// The protocol error that ended it, if that is why.
+        error: Option<ConnError>,
+    },
+    /// A connecting peer's first line was refused; the connection is closed.
+    /// tcllib reports this unless the channel is `-silent`.
+    Refused {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        error: HandshakeError,
+    },
+    /// Close the transport. The engine has forgotten the connection; later
+    /// events for it are ignored.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// A protocol error that ended a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConnError {
+    /// The byte stream could not be framed.
+    #[error("protocol error: {0}")]
+    Frame(#[from] FrameError),
+    /// The handshake line was bad.
+    #[error("protocol error: {0}")]
+    Handshake(#[from] HandshakeError),
+}
+
+/// Errors of [`Engine::send`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SendError {
+    /// No connection to that id exists (the driver connects first).
+    #[error("no connection to {0}")]
+    NotConnected(Id),
+}
+
+#[derive(Debug)]
+enum State {
+    /// Accepted, waiting for the first line.
+    AwaitingOffer {
+        reader: LineReader,
+        addr: String,
+        port: u16,
+        local: String,
+    },
+    /// Handshake done (or outgoing): messages flow.
+    Open,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: Option<Id>,
+    state: State,
+    framer: Framer,
+    version: u8,
+    /// Count of calls waiting on this connection (so loss is O(calls) only
+    /// when there are any).
+    waiting: usize,
+}
+
+#[derive(Debug)]
+struct Pending {
+    conn: ConnId,
+    id: Id,
+    kind: CallKind,
+}
+
+/// One channel's protocol state. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    serial: u64,
+    next_conn: u64,
+    conns: HashMap<ConnId, Conn>,
+    /// The connection that carries new sends to each id.
+    peers: HashMap<Id, ConnId>,
+    pending: HashMap<u64, Pending>,
+    actions: VecDeque<Action>,
+}
+
+impl Engine {
+    /// A channel engine with no connections.
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            config,
+            serial: 0,
+            next_conn: 1,
+            conns: HashMap::new(),
+            peers: HashMap::new(),
+            pending: HashMap::new(),
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Changes the channel's own id (after a re-listen). Existing
+    /// connections are the driver's to abort first, as tcllib does.
+    pub fn set_own_id(&mut self, id: Id) {
+        self.config.own_id = id;
+    }
+
+    /// Changes the message size bound for connections opened from now on.
+    pub fn set_max_message(&mut self, max: usize) {
+        self.config.max_message = max;
+    }
+
+    /// The last serial used (tcllib's `-serial`).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The next action for the driver, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Whether actions are waiting.
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    fn new_conn(&mut self, id: Option<Id>, state: State, version: u8) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let framer = Framer::new(self.config.max_message);
+        self.conns.insert(
+            conn,
+            Conn {
+                id,
+                state,
+                framer,
+                version,
+                waiting: 0,
+            },
+        );
+        conn
+    }
+
+    /// A new outgoing connection to `id` is open (after the `connected`
+    /// hook). Queues the handshake offer; the connection becomes the one
+    /// that carries sends to `id` unless one already does.
+    pub fn outgoing(&mut self, id: Id) -> ConnId {
+        let conn = self.new_conn(Some(id.clone()), State::Open, 2);
+        self.peers.entry(id).or_insert(conn);
+        let bytes = handshake::client_offer(self.config.own_id.as_str());
+        self.actions.push_back(Action::Write { conn, bytes });
+        conn
+    }
+
+    /// A peer connected to our listener (after the `incoming` hook).
+    /// `addr`/`port` are the peer's address and port, `local` the address
+    /// of our end: they decide the peer's id as in tcllib.
+    pub fn accepted(&mut self, addr: &str, port: u16, local: &str) -> ConnId {
+        let state = State::AwaitingOffer {
+            reader: LineReader::new(self.config.max_handshake_line),
+            addr: addr.to_string(),
+            port,
+            local: local.to_string(),
+        };
+        self.new_conn(None, state, 2)
+    }
+
+    /// Bytes arrived on a connection. Unknown connections are ignored.
+    pub fn received(&mut self, conn: ConnId, bytes: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let State::AwaitingOffer {
+            reader,
+            addr,
+            port,
+            local,
+        } = &mut c.state
+        {
+            let first = match reader.feed(bytes) {
+                Ok(Some(first)) => first,
+                Ok(None) => return,
+                Err(error) => return self.refuse(conn, error),
+            };
+            let offer = match handshake::parse_offer(&first.line, addr, *port) {
+                Ok(offer) => offer,
+                Err(error) => return self.refuse(conn, error),
+            };
+            let id = Id::from_text(offer.peer_id(local, addr));
+            c.state = State::Open;
+            c.version = offer.version;
+            c.id = Some(id.clone());
+            let answer = offer.answer();
+            if !answer.is_empty() {
+                self.actions.push_back(Action::Write {
+                    conn,
+                    bytes: answer.to_vec(),
+                });
+            }
+            self.peers.entry(id.clone()).or_insert(conn);
+            self.actions.push_back(Action::Established {
+                conn,
+                id,
+                version: offer.version,
+            });
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.framer.feed(&first.rest);
+            }
+        } else {
+            c.framer.feed(bytes);
+        }
+        self.drain_messages(conn);
+    }
+
+    fn refuse(&mut self, conn: ConnId, error: HandshakeError) {
+        self.conns.remove(&conn);
+        self.actions.push_back(Action::Refused { conn, error });
+        self.actions.push_back(Action::Close { conn });
+    }
+
+    fn drain_messages(&mut self, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            match c.framer.next_word() {
+                Ok(Some(word)) => self.dispatch(conn, &word),
+                Ok(None) => return,
+                Err(e) => {
+                    let error = ConnError::Frame(e);
+                    self.lose(conn, error.to_string(), Some(error));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, conn: ConnId, word: &str) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(id) = c.id.clone() else { return };
+        // A word that is not a list is ignored, as tcllib ignores what it
+        // cannot use; the framer already guaranteed it is a complete script.
+        let Ok(message) = Message::decode(word) else {
+            return;
+        };
+        let (kind, serial, script) = match message {
+            Message::Send { serial, script } => (RequestKind::Send, serial, script),
+            Message::Async { serial, script } => (RequestKind::Async, serial, script),
+            Message::Command { serial, script } => (RequestKind::Command, serial, script),
+            Message::Reply { serial, outcome } => {
+                return self.complete(conn, &serial, CallKind::Sync, outcome);
+            }
+            Message::Callback { serial, outcome } => {
+                return self.complete(conn, &serial, CallKind::Callback, outcome);
+            }
+            Message::Vers { version } => {
+                if let Ok(v) = version.trim().parse::<u8>() {
+                    c.version = v;
+                }
+                return;
+            }
+            Message::Unknown { .. } => return,
+        };
+        self.actions.push_back(Action::Evaluate(Request {
+            conn,
+            id,
+            kind,
+            serial,
+            script,
+        }));
+    }
+
+    fn complete(&mut self, conn: ConnId, serial: &Serial, kind: CallKind, outcome: Outcome) {
+        let Ok(n) = serial.0.trim().parse::<u64>() else {
+            return;
+        };
+        // Only the connection the call went out on may answer it, and only
+        // with the matching instruction.
+        match self.pending.get(&n) {
+            Some(p) if p.conn == conn && p.kind == kind => {}
+            _ => return,
+        }
+        let Some(p) = self.pending.remove(&n) else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.waiting = c.waiting.saturating_sub(1);
+        }
+        self.actions.push_back(Action::Complete {
+            serial: n,
+            id: p.id,
+            kind,
+            outcome,
+        });
+    }
+
+    /// Sends a request to `id` over its connection. Returns the serial.
+    /// `Sync` and `Callback` requests are remembered until answered, lost
+    /// or [cancelled](Engine::cancel); `Async` ones are not.
+    pub fn send(
+        &mut self,
+        id: &Id,
+        kind: RequestKind,
+        script: Vec<String>,
+    ) -> Result<u64, SendError> {
+        let conn = self
+            .connection(id)
+            .ok_or_else(|| SendError::NotConnected(id.clone()))?;
+        self.serial += 1;
+        let serial = self.serial;
+        let s = Serial::from(serial);
+        let message = match kind {
+            RequestKind::Send => Message::Send { serial: s, script },
+            RequestKind::Async => Message::Async { serial: s, script },
+            RequestKind::Command => Message::Command { serial: s, script },
+        };
+        let call = match kind {
+            RequestKind::Send => Some(CallKind::Sync),
+            RequestKind::Command => Some(CallKind::Callback),
+            RequestKind::Async => None,
+        };
+        if let Some(call) = call {
+            self.pending.insert(
+                serial,
+                Pending {
+                    conn,
+                    id: id.clone(),
+                    kind: call,
+                },
+            );
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.waiting += 1;
+            }
+        }
+        self.actions.push_back(Action::Write {
+            conn,
+            bytes: message.encode(),
+        });
+        Ok(serial)
+    }
+
+    /// Forgets a pending call (its caller gave up): a late answer is ignored.
+    /// Returns whether it was pending.
+    pub fn cancel(&mut self, serial: u64) -> bool {
+        match self.pending.remove(&serial) {
+            Some(p) => {
+                if let Some(c) = self.conns.get_mut(&p.conn) {
+                    c.waiting = c.waiting.saturating_sub(1);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Answers a request received on `conn`. Nothing is sent for `async`
+    /// requests. Returns false if the connection is gone (the answer is
+    /// dropped, as there is no one to give it to).
+    pub fn respond(
+        &mut self,
+        conn: ConnId,
+        kind: RequestKind,
+        serial: &Serial,
+        outcome: &Outcome,
+    ) -> bool {
+        if !matches!(
+            self.conns.get(&conn),
+            Some(Conn {
+                state: State::Open,
+                ..
+            })
+        ) {
+            return false;
+        }
+        let message = match kind {
+            RequestKind::Send => Message::Reply {
+                serial: serial.clone(),
+                outcome: outcome.clone(),
+            },
+            RequestKind::Command => Message::Callback {
+                serial: serial.clone(),
+                outcome: outcome.clone(),
+            },
+            RequestKind::Async => return true,
+        };
+        self.actions.push_back(Action::Write {
+            conn,
+            bytes: message.encode(),
+        });
+        true
+    }
+
+    /// The transport of `conn` reached EOF or failed. Every complete message
+    /// received before has already been acted on; the connection is lost.
+    pub fn closed(&mut self, conn: ConnId) {
+        self.lose(conn, REASON_LOST.to_string(), None);
+    }
+
+    /// Closes the connection that carries sends to `id` as tcllib's
+    /// `shutdown` does. Returns the reason if there was one.
+    pub fn shutdown(&mut self, id: &Id) -> Option<&'static str> {
+        let conn = *self.peers.get(id)?;
+        self.lose(conn, REASON_SHUTDOWN.to_string(), None);
+        Some(REASON_SHUTDOWN)
+    }
+
+    /// Closes a single connection with the given reason.
+    pub fn close_conn(&mut self, conn: ConnId, reason: &str) {
+        self.lose(conn, reason.to_string(), None);
+    }
+
+    /// Closes every connection, including ones still in their handshake and
+    /// duplicates, as tcllib's `abort` means to.
+    pub fn abort(&mut self) {
+        let mut all: Vec<ConnId> = self.conns.keys().copied().collect();
+        all.sort();
+        for conn in all {
+            self.lose(conn, REASON_ABORT.to_string(), None);
+        }
+    }
+
+    fn lose(&mut self, conn: ConnId, reason: String, error: Option<ConnError>) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        let mut failed = Vec::new();
+        if c.waiting > 0 {
+            let mut serials: Vec<u64> = self
+                .pending
+                .iter()
+                .filter(|(_, p)| p.conn == conn)
+                .map(|(s, _)| *s)
+                .collect();
+            serials.sort_unstable();
+            for serial in serials {
+                if let Some(p) = self.pending.remove(&serial) {
+                    failed.push(FailedCall {
+                        serial,
+                        kind: p.kind,
+                    });
+                }
+            }
+        }
+        if let Some(id) = c.id {
+            if self.peers.get(&id) == Some(&conn) {
+                self.peers.remove(&id);
+                // Another connection with the same id takes over, if any
+                // (the oldest, so the choice is deterministic).
+                let next = self
+                    .conns
+                    .iter()
+                    .filter(|(_, o)| o.id.as_ref() == Some(&id) && matches!(o.state, State::Open))
+                    .map(|(k, _)| *k)
+                    .min();
+                if let Some(next) = next {
+                    self.peers.insert(id.clone(), next);
+                }
+            }
+            self.actions.push_back(Action::Close { conn });
+            self.actions.push_back(Action::Lost {
+                conn,
+                id,
+                reason,
+                failed,
+                error,
+            });
+        } else {
+            self.actions.push_back(Action::Close { conn });
+        }
+    }
+
+    /// The connection that carries sends to `id`, if any.
+    pub fn connection(&self, id: &Id) -> Option<ConnId> {
+        self.peers.get(id).copied()
+    }
+
+    /// The peer id of a connection (None while its handshake is pending).
+    pub fn conn_id(&self, conn: ConnId) -> Option<&Id> {
+        self.conns.get(&conn).and_then(|c| c.id.as_ref())
+    }
+
+    /// The negotiated version of a connection (2 until a `vers` arrives on
+    /// an outgoing connection).
+    pub fn version(&self, conn: ConnId) -> Option<u8> {
+        self.conns.get(&conn).map(|c| c.version)
+    }
+
+    /// Whether a connection is known (open or in its handshake).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    /// Whether a connection is still waiting for its first line.
+    pub fn is_handshaking(&self, conn: ConnId) -> bool {
+        matches!(
+            self.conns.get(&conn),
+            Some(Conn {
+                state: State::AwaitingOffer { .. },
+                ..
+            })
+        )
+    }
+
+    /// The ids of all established connections, one per connection (as
+    /// tcllib's `interps` lists one per socket), oldest first.
+    pub fn ids(&self) -> Vec<Id> {
+        let mut v: Vec<(ConnId, Id)> = self
+            .conns
+            .iter()
+            .filter_map(|(k, c)| c.id.clone().map(|id| (*k, id)))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Every connection handle, oldest first.
+    pub fn conns(&self) -> Vec<ConnId> {
+        let mut v: Vec<ConnId> = self.conns.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Bytes buffered for a connection (for limits and diagnostics).
+    pub fn buffered(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| match &c.state {
+            State::AwaitingOffer { reader, .. } => reader.buffered(),
+            State::Open => c.framer.buffered(),
+        })
+    }
+
+    /// The number of calls waiting for an answer.
+    pub fn pending_calls(&self) -> usize {
+        self.pending.len()
+    }
+}
