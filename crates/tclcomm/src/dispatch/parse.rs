@@ -119,10 +119,12 @@ impl<'s> Parser<'s> {
         }
     }
 
-    /// Byte offset just after the character starting at `at`.
+    /// Where the logged text of a failed command ends: Tcl logs one byte
+    /// past `at`, and a character cut by that is dropped whole.
     fn char_end(&self, at: usize) -> usize {
-        match self.src.get(at..).and_then(|s| s.chars().next()) {
-            Some(c) => at + c.len_utf8(),
+        match self.b.get(at) {
+            Some(c) if c.is_ascii() => at + 1,
+            Some(_) => at,
             None => self.b.len(),
         }
     }
@@ -230,6 +232,7 @@ impl<'s> Parser<'s> {
             let after = self.pos + 3;
             let word_follows = match self.b.get(after) {
                 None | Some(b'\n' | b';') => false,
+                Some(b']') if nested => false,
                 Some(&c) if is_space(c) => false,
                 Some(b'\\') => self.b.get(after + 1) != Some(&b'\n'),
                 Some(_) => true,

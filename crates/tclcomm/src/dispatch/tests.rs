@@ -133,6 +133,7 @@ fn expansion() {
     assert_eq!(ok("list \\{*\\}{a b}"), "\\{*\\}\\{a b\\}");
     assert_eq!(ok("list \"{*}a b\""), "{{*}a b}");
     assert_eq!(ok("{*}{}"), "");
+    assert_eq!(ok("list [list {*}]"), "*");
     let (code, msg, ec, ei) = err("list {*}\"a \\{\"");
     assert_eq!((code, msg.as_str()), (1, "unmatched open brace in list"));
     assert_eq!(ec, "TCL VALUE LIST BRACE");
@@ -183,7 +184,7 @@ fn parse_errors_have_tcl_messages() {
         (
             "list \"é\"é",
             "extra characters after close-quote",
-            "list \"é\"é",
+            "list \"é\"",
         ),
     ];
     for (script, message, command) in cases {
