@@ -69,7 +69,13 @@ fuzz_target!(|data: &[u8]| {
     });
     let chunked = frame(chunks);
     let whole = frame(std::iter::once(data));
-    assert_eq!(chunked, whole);
+    // The same words either way; a bad word may be reported differently
+    // (an invalid byte is seen as it arrives, the size when it is exceeded).
+    assert_eq!(chunked.words, whole.words);
+    assert_eq!(chunked.error.is_some(), whole.error.is_some());
+    if chunked.error.is_none() {
+        assert_eq!(chunked.eof, whole.eof);
+    }
 
     let mut reader = LineReader::new(64);
     for chunk in data.chunks(seed as usize % 7 + 1) {

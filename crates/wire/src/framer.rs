@@ -57,8 +57,9 @@ pub enum Eof {
 enum Scan {
     /// Skipping whitespace before the next word; nothing of it is kept.
     Between,
-    /// Inside a `{` word that opened at `start`; `pos` is the next byte to
-    /// look at and `depth` the open braces before it.
+    /// Inside a `{` word whose content begins at `start` (just after the
+    /// brace); `pos` is the next byte to look at and `depth` the open braces
+    /// before it.
     Brace { pos: usize, depth: usize },
     /// Inside a bare word that began at `start`; `pos` is the next byte.
     Bare { pos: usize },
@@ -75,9 +76,14 @@ enum Scan {
 pub struct Framer {
     max: usize,
     buf: Vec<u8>,
-    /// Index in `buf` of the first byte not yet consumed.
+    /// Index in `buf` of the first byte not yet consumed; inside a word, of
+    /// the first byte of its content (a `{` before it is already dropped).
     start: usize,
     scan: Scan,
+    /// The part of a pending word already scanned and validated, moved out
+    /// of `buf` while still in cache: `buf` then holds about one read, and
+    /// a complete word needs no second pass to become a `String`.
+    word: String,
     failed: Option<FrameError>,
 }
 
@@ -95,6 +101,7 @@ impl Framer {
             buf: Vec::new(),
             start: 0,
             scan: Scan::Between,
+            word: String::new(),
             failed: None,
         }
     }
@@ -118,7 +125,8 @@ impl Framer {
     /// any messages not yet taken out). Whitespace between messages is not
     /// held once it has been scanned.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        let brace = matches!(self.scan, Scan::Brace { .. });
+        self.word.len() + self.buf.len() - self.start + usize::from(brace)
     }
 
     /// The error the framer failed with, if it has.
@@ -153,6 +161,7 @@ impl Framer {
     pub fn eof(&mut self) -> Eof {
         let left = self.buffered();
         self.buf = Vec::new();
+        self.word = String::new();
         self.start = 0;
         self.scan = Scan::Between;
         if left == 0 {
@@ -165,6 +174,7 @@ impl Framer {
     fn fail(&mut self, e: FrameError) -> FrameError {
         self.failed = Some(e.clone());
         self.buf = Vec::new();
+        self.word = String::new();
         self.start = 0;
         self.scan = Scan::Between;
         e
@@ -177,23 +187,9 @@ impl Framer {
             return;
         }
         let live = self.buf.len() - self.start;
-        if live == 0 {
-            self.buf.clear();
-        } else if self.start >= COMPACT_MIN && self.start >= live {
-            self.buf.drain(..self.start);
-        } else {
-            return;
+        if live == 0 || (self.start >= COMPACT_MIN && self.start >= live) {
+            self.drop_consumed();
         }
-        let shift = self.start;
-        self.start = 0;
-        self.scan = match self.scan {
-            Scan::Between => Scan::Between,
-            Scan::Brace { pos, depth } => Scan::Brace {
-                pos: pos - shift,
-                depth,
-            },
-            Scan::Bare { pos } => Scan::Bare { pos: pos - shift },
-        };
     }
 
     /// Advances the scan as far as the buffered bytes allow. Returns the word
@@ -210,8 +206,9 @@ impl Framer {
                     };
                     self.start += skip;
                     self.scan = if self.buf[self.start] == b'{' {
+                        self.start += 1;
                         Scan::Brace {
-                            pos: self.start + 1,
+                            pos: self.start,
                             depth: 1,
                         }
                     } else {
@@ -222,23 +219,60 @@ impl Framer {
                     let (pos, depth, closed) = scan_braces(&self.buf, pos, depth);
                     if closed {
                         // `pos` is just past the closing brace.
-                        return Ok(Some((self.start + 1, pos - 1, pos)));
+                        return Ok(Some((self.start, pos - 1, pos)));
                     }
                     self.scan = Scan::Brace { pos, depth };
-                    // Content so far runs from start+1 to pos.
-                    self.check_size(pos - (self.start + 1))?;
+                    self.stash(pos)?;
                     return Ok(None);
                 }
                 Scan::Bare { pos } => match find_space(&self.buf, pos) {
                     Ok(end) => return Ok(Some((self.start, end, end))),
                     Err(pos) => {
                         self.scan = Scan::Bare { pos };
-                        self.check_size(pos - self.start)?;
+                        self.stash(pos)?;
                         return Ok(None);
                     }
                 },
             }
         }
+    }
+
+    /// Moves the scanned part `buf[start..pos]` of a pending word into
+    /// `word`, as far as it is whole UTF-8, and drops it from `buf`.
+    fn stash(&mut self, pos: usize) -> Result<(), FrameError> {
+        self.check_size(self.word.len() + (pos - self.start))?;
+        let valid = match std::str::from_utf8(&self.buf[self.start..pos]) {
+            Ok(text) => text,
+            // A character cut off by the end of what arrived: keep it.
+            Err(e) if e.error_len().is_none() => {
+                let end = self.start + e.valid_up_to();
+                std::str::from_utf8(&self.buf[self.start..end])
+                    .map_err(|_| FrameError::InvalidUtf8)?
+            }
+            Err(_) => return Err(FrameError::InvalidUtf8),
+        };
+        self.start += valid.len();
+        self.word.push_str(valid);
+        self.drop_consumed();
+        Ok(())
+    }
+
+    /// Drops the consumed prefix of `buf`, adjusting the scan position.
+    fn drop_consumed(&mut self) {
+        let shift = self.start;
+        if shift == 0 {
+            return;
+        }
+        self.buf.drain(..shift);
+        self.start = 0;
+        self.scan = match self.scan {
+            Scan::Between => Scan::Between,
+            Scan::Brace { pos, depth } => Scan::Brace {
+                pos: pos - shift,
+                depth,
+            },
+            Scan::Bare { pos } => Scan::Bare { pos: pos - shift },
+        };
     }
 
     fn check_size(&self, len: usize) -> Result<(), FrameError> {
@@ -250,17 +284,18 @@ impl Framer {
     }
 
     fn take_word(&mut self, from: usize, to: usize, resume: usize) -> Result<String, FrameError> {
-        self.check_size(to - from)?;
-        if from == to {
+        self.check_size(self.word.len() + (to - from))?;
+        if self.word.is_empty() && from == to {
             return Err(FrameError::EmptyWord);
         }
-        let word = std::str::from_utf8(&self.buf[from..to]).map_err(|_| FrameError::InvalidUtf8)?;
-        if !crate::script::info_complete(word) {
+        let last = std::str::from_utf8(&self.buf[from..to]).map_err(|_| FrameError::InvalidUtf8)?;
+        let mut word = std::mem::take(&mut self.word);
+        word.push_str(last);
+        if !crate::script::info_complete(&word) {
             return Err(FrameError::Incomplete);
         }
-        let word = word.to_owned();
-        self.start = resume;
         self.scan = Scan::Between;
+        self.start = resume;
         Ok(word)
     }
 }

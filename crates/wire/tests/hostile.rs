@@ -63,7 +63,7 @@ fn bare_quote_word_is_an_error_not_a_spin() {
     // An open bracket is incomplete too.
     let mut f = Framer::default();
     assert_eq!(
-        drain(&mut f, b"{send 1 {[set a}}\n"),
+        drain(&mut f, b"{send 1 [set a}\n"),
         Err(FrameError::Incomplete)
     );
 }
