@@ -95,52 +95,80 @@ const fn is_space(b: u8) -> bool {
 
 const BLOCK: usize = 64;
 
-/// Bit `i` set where `block[i] == c`. Written so that LLVM vectorizes it
-/// into compare + movemask.
+const LO: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// High bit of each byte of `x` set exactly where that byte is zero.
 #[inline(always)]
-fn eq_mask(block: &[u8; BLOCK], c: u8) -> u64 {
+const fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7).wrapping_add(LOW7)) | x) & !LOW7
+}
+
+/// High bit of each byte of `w` set where the byte equals `c`.
+#[inline(always)]
+const fn eq_bytes(w: u64, c: u8) -> u64 {
+    zero_bytes(w ^ (LO * c as u64))
+}
+
+/// Gathers the high bits of the 8 bytes of `hi` into bits 0..8, in order.
+#[inline(always)]
+const fn gather(hi: u64) -> u64 {
+    (hi >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Builds a 64-bit mask over the block from a per-word byte predicate that
+/// returns high-bit-per-byte masks (SWAR: eight bytes per step).
+#[inline(always)]
+fn block_mask(block: &[u8; BLOCK], f: impl Fn(u64) -> u64) -> u64 {
     let mut m = 0u64;
-    for (i, &b) in block.iter().enumerate() {
-        m |= u64::from(b == c) << i;
+    for (k, chunk) in block.chunks_exact(8).enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        m |= gather(f(u64::from_le_bytes(word))) << (8 * k);
     }
     m
+}
+
+/// Whitespace bytes of a word (space, `\t`, `\n`, `\v`, `\f`, `\r`).
+#[inline(always)]
+const fn space_bytes(w: u64) -> u64 {
+    eq_bytes(w, b' ')
+        | eq_bytes(w, b'\t')
+        | eq_bytes(w, b'\n')
+        | eq_bytes(w, 0x0b)
+        | eq_bytes(w, 0x0c)
+        | eq_bytes(w, b'\r')
+}
+
+/// Bit `i` set where `block[i] == c`.
+#[inline(always)]
+fn eq_mask(block: &[u8; BLOCK], c: u8) -> u64 {
+    block_mask(block, |w| eq_bytes(w, c))
 }
 
 /// Bit `i` set where `block[i]` is list whitespace.
 #[inline(always)]
 fn space_mask(block: &[u8; BLOCK]) -> u64 {
-    let mut m = 0u64;
-    for (i, &b) in block.iter().enumerate() {
-        m |= u64::from(b == b' ' || b.wrapping_sub(b'\t') < 5) << i;
-    }
-    m
+    block_mask(block, space_bytes)
 }
 
 /// Bit `i` set where `block[i]` makes `list` prefer braces: whitespace,
 /// `;`, `$`, `[`, `\`.
 #[inline(always)]
 fn prefer_brace_mask(block: &[u8; BLOCK]) -> u64 {
-    let mut m = 0u64;
-    for (i, &b) in block.iter().enumerate() {
-        let hit = b == b' '
-            || b.wrapping_sub(b'\t') < 5
-            || b == b';'
-            || b == b'$'
-            || b == b'['
-            || b == b'\\';
-        m |= u64::from(hit) << i;
-    }
-    m
+    block_mask(block, |w| {
+        space_bytes(w)
+            | eq_bytes(w, b';')
+            | eq_bytes(w, b'$')
+            | eq_bytes(w, b'[')
+            | eq_bytes(w, b'\\')
+    })
 }
 
 /// Bit `i` set where `block[i]` is `]` or `"`.
 #[inline(always)]
 fn prefer_escape_mask(block: &[u8; BLOCK]) -> u64 {
-    let mut m = 0u64;
-    for (i, &b) in block.iter().enumerate() {
-        m |= u64::from(b == b']' || b == b'"') << i;
-    }
-    m
+    block_mask(block, |w| eq_bytes(w, b']') | eq_bytes(w, b'"'))
 }
 
 /// Iterates over `bytes` in 64-byte blocks; the last one is padded with NUL
@@ -192,15 +220,12 @@ impl EscapeTracker {
         let bs = bs & !self.carry;
         let follows_escape = (bs << 1) | self.carry;
         let odd_starts = bs & !EVEN & !follows_escape;
-        let (seq_even, overflow) = odd_starts.overflowing_add(bs);
+        let seq_even = odd_starts.wrapping_add(bs);
         let invert = seq_even << 1;
         // The top bit: a backslash at position 63 that is unescaped escapes
         // the next block's first byte.
         let escaped = (EVEN ^ invert) & follows_escape;
         let last_unescaped_bs = (bs >> 63) & !(escaped >> 63) & 1;
-        // `overflow` is the classic carry; it agrees with the explicit
-        // computation, which is clearer to reason about.
-        let _ = overflow;
         self.carry = last_unescaped_bs;
         escaped
     }
@@ -333,20 +358,20 @@ const fn escape_of(b: u8) -> Option<&'static str> {
 /// Bit `i` set where `block[i]` needs a backslash in escape mode.
 #[inline(always)]
 fn escape_mask(block: &[u8; BLOCK], braces: bool) -> u64 {
-    let mut m = 0u64;
-    for (i, &b) in block.iter().enumerate() {
-        let hit = b == b' '
-            || b.wrapping_sub(b'\t') < 5
-            || b == b';'
-            || b == b'$'
-            || b == b'['
-            || b == b']'
-            || b == b'"'
-            || b == b'\\'
-            || (braces && (b == b'{' || b == b'}'));
-        m |= u64::from(hit) << i;
-    }
-    m
+    block_mask(block, |w| {
+        let m = space_bytes(w)
+            | eq_bytes(w, b';')
+            | eq_bytes(w, b'$')
+            | eq_bytes(w, b'[')
+            | eq_bytes(w, b']')
+            | eq_bytes(w, b'"')
+            | eq_bytes(w, b'\\');
+        if braces {
+            m | eq_bytes(w, b'{') | eq_bytes(w, b'}')
+        } else {
+            m
+        }
+    })
 }
 
 fn write_escaped(s: &str, braces: bool, out: &mut String) {
