@@ -1,0 +1,1063 @@
+//! The comm channel on tokio: listener, connections, sends, hooks.
+//!
+//! Every channel runs one [`Engine`] behind a mutex. Tasks feed it (a reader
+//! per connection, an acceptor per listening socket, the callers of `send`)
+//! and carry out its actions: writes are queued to the connection's writer
+//! task while the lock is held, so they leave in the engine's order;
+//! everything that runs user code (hooks, evaluators, callbacks) runs after
+//! the lock is released, so user code may call back into the channel.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+
+use tclcomm_wire::engine::{Action, ConnId, Engine, EngineConfig, Request, RequestKind};
+use tclcomm_wire::{Code, Id, Outcome, Serial};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, trace, warn};
+
+use crate::config::{Config, Port};
+use crate::error::{io_text, outcome_to_result, Error};
+use crate::evaluator::{Evaluator, Incoming, Responder};
+use crate::hooks::{
+    ConnectedEvent, ConnectingEvent, EvalDecision, EvalEvent, HookKind, Hooks, IncomingEvent, LostEvent, ReplyEvent,
+};
+use crate::transport::{self, BoxRead, BoxWrite, Transport};
+
+/// The script of a send: its fragments. One string is one fragment (the
+/// usual `send id {script}`); several are joined by the receiver with Tcl's
+/// `concat`, as `comm send id set b {hello world}` would be.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Script(pub Vec<String>);
+
+impl Script {
+    /// A script of several fragments (double evaluation, as comm's `send id
+    /// word word ...`).
+    pub fn words<I, S>(words: I) -> Script
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Script(words.into_iter().map(Into::into).collect())
+    }
+
+    /// A script that calls one command with these exact arguments: the
+    /// words are quoted as a Tcl list, so no argument is evaluated twice.
+    pub fn command<I, S>(words: I) -> Script
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Script(vec![tclcomm_wire::list::format_list(words)])
+    }
+}
+
+impl From<&str> for Script {
+    fn from(s: &str) -> Script {
+        Script(vec![s.to_string()])
+    }
+}
+
+impl From<String> for Script {
+    fn from(s: String) -> Script {
+        Script(vec![s])
+    }
+}
+
+impl From<&String> for Script {
+    fn from(s: &String) -> Script {
+        Script(vec![s.clone()])
+    }
+}
+
+impl From<Vec<String>> for Script {
+    fn from(v: Vec<String>) -> Script {
+        Script(v)
+    }
+}
+
+impl<const N: usize> From<[&str; N]> for Script {
+    fn from(v: [&str; N]) -> Script {
+        Script::words(v)
+    }
+}
+
+/// What a `send -command` callback receives (tcllib's `-id -serial -chan
+/// -code -errorcode -errorinfo -result`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackInfo {
+    /// The peer.
+    pub id: Id,
+    /// The serial the send returned.
+    pub serial: u64,
+    /// The channel's name.
+    pub chan: String,
+    /// The completion code; `None` when the connection was lost (tcllib's `-code -1`).
+    pub code: Option<Code>,
+    /// The remote errorCode (`NONE` on loss, empty when not sent).
+    pub errorcode: String,
+    /// The remote errorInfo (empty when not sent).
+    pub errorinfo: String,
+    /// The result, or the loss reason.
+    pub result: String,
+}
+
+impl CallbackInfo {
+    /// The code as tcllib passes it: `-1` on loss, else the wire code.
+    pub fn code_text(&self) -> String {
+        match &self.code {
+            None => "-1".into(),
+            Some(c) => c.to_string(),
+        }
+    }
+}
+
+type CallbackFn = Box<dyn FnOnce(CallbackInfo) + Send>;
+
+enum Waiter {
+    Sync(oneshot::Sender<Result<Outcome, String>>),
+    Callback(CallbackFn),
+}
+
+struct ConnEntry {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+    stop: CancellationToken,
+}
+
+struct State {
+    engine: Engine,
+    config: Config,
+    evaluator: Arc<dyn Evaluator>,
+    conns: HashMap<ConnId, ConnEntry>,
+    waiters: HashMap<u64, Waiter>,
+    lost_callbacks: HashMap<ConnId, Vec<Box<dyn FnOnce() + Send>>>,
+    listener: Option<CancellationToken>,
+    port: u16,
+    destroyed: bool,
+}
+
+enum Deferred {
+    Evaluate(Request, Arc<dyn Evaluator>),
+    Complete { serial: u64, id: Id, outcome: Outcome, waiter: Waiter },
+    Lost { id: Id, reason: String, waiters: Vec<(u64, Waiter)>, callbacks: Vec<Box<dyn FnOnce() + Send>> },
+}
+
+/// The shared state behind [`Channel`] handles.
+pub(crate) struct Inner {
+    name: String,
+    state: Mutex<State>,
+    hooks: RwLock<Hooks>,
+    handle: tokio::runtime::Handle,
+    incoming: Arc<AtomicUsize>,
+}
+
+static REGISTRY: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+static NEXT_NAME: AtomicU64 = AtomicU64::new(1);
+
+/// Every live channel, in creation order (tcllib's `channels`).
+pub fn channels() -> Vec<Channel> {
+    let mut reg = lock(&REGISTRY);
+    reg.retain(|w| w.strong_count() > 0);
+    reg.iter().filter_map(Weak::upgrade).map(|inner| Channel { inner }).collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in user code never happens under our locks; if one did, the
+    // state is still consistent enough to go on with.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ip_text(ip: IpAddr) -> String {
+    ip.to_canonical().to_string()
+}
+
+/// A comm channel: a listener (optional), its connections, and the API of
+/// tcllib's channel command. Cheap to clone; the channel lives while any
+/// handle does, or until [`destroy`](Channel::destroy).
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel").field("name", &self.inner.name).field("id", &self.self_id()).finish()
+    }
+}
+
+impl PartialEq for Channel {
+    fn eq(&self, other: &Channel) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Channel {
+    /// Creates a channel and starts listening as configured. Must be called
+    /// within a tokio runtime, whose tasks will carry the channel.
+    pub async fn new(config: Config) -> Result<Channel, Error> {
+        let name = config.name.clone().unwrap_or_else(|| format!("channel{}", NEXT_NAME.fetch_add(1, Ordering::Relaxed)));
+        let evaluator = config.evaluator.clone().unwrap_or_else(|| Arc::new(crate::Dispatcher::new()));
+        let mut engine_config = EngineConfig::new(Id::port(0));
+        engine_config.max_message = config.limits.max_message;
+        engine_config.max_handshake_line = config.limits.max_handshake_line;
+        let inner = Arc::new(Inner {
+            name,
+            state: Mutex::new(State {
+                engine: Engine::new(engine_config),
+                config: config.clone(),
+                evaluator,
+                conns: HashMap::new(),
+                waiters: HashMap::new(),
+                lost_callbacks: HashMap::new(),
+                listener: None,
+                port: 0,
+                destroyed: false,
+            }),
+            hooks: RwLock::new(Hooks::default()),
+            handle: tokio::runtime::Handle::current(),
+            incoming: Arc::new(AtomicUsize::new(0)),
+        });
+        if config.listen {
+            let (port, listeners) = bind(&config).await?;
+            inner.install_listeners(port, listeners);
+        }
+        lock(&REGISTRY).push(Arc::downgrade(&inner));
+        debug!(chan = %inner.name, id = %inner.self_id(), "channel created");
+        Ok(Channel { inner })
+    }
+
+    /// The channel's name (what hooks see as `chan`).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The channel's own id: its listening port, or 0 when not listening.
+    pub fn self_id(&self) -> Id {
+        self.inner.self_id()
+    }
+
+    /// The listening port (0 when not listening).
+    pub fn port(&self) -> u16 {
+        lock(&self.inner.state).port
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> Config {
+        lock(&self.inner.state).config.clone()
+    }
+
+    /// The last serial used.
+    pub fn serial(&self) -> u64 {
+        lock(&self.inner.state).engine.serial()
+    }
+
+    /// Own id followed by the id of every connection (tcllib's `interps`).
+    pub fn interps(&self) -> Vec<Id> {
+        let st = lock(&self.inner.state);
+        let mut v = vec![Id::port(st.port)];
+        v.extend(st.engine.ids());
+        v
+    }
+
+    /// Opens a connection to `id` without sending (runs the `connecting`
+    /// hook, and `connected` if a new connection is opened).
+    pub async fn connect(&self, id: impl Into<Id>) -> Result<(), Error> {
+        Inner::connect(&self.inner, &id.into()).await.map(|_| ())
+    }
+
+    /// Sends a script and waits for its result (tcllib's `send`).
+    pub async fn send(&self, id: impl Into<Id>, script: impl Into<Script>) -> Result<String, Error> {
+        outcome_to_result(self.call(id, script, None).await?)
+    }
+
+    /// Like [`send`](Channel::send), but fails with [`Error::Timeout`] if no
+    /// answer comes within `timeout`; a late answer is dropped.
+    pub async fn send_timeout(
+        &self,
+        id: impl Into<Id>,
+        script: impl Into<Script>,
+        timeout: Duration,
+    ) -> Result<String, Error> {
+        outcome_to_result(self.call(id, script, Some(timeout)).await?)
+    }
+
+    /// Sends a script and returns the remote outcome as it came (code,
+    /// result, errorinfo, errorcode) instead of mapping it to a result.
+    /// Dropping the future stops waiting; a late answer is dropped.
+    pub async fn call(
+        &self,
+        id: impl Into<Id>,
+        script: impl Into<Script>,
+        timeout: Option<Duration>,
+    ) -> Result<Outcome, Error> {
+        let id = id.into();
+        let (tx, rx) = oneshot::channel();
+        let serial = Inner::start(&self.inner, &id, RequestKind::Send, script.into(), Some(Waiter::Sync(tx))).await?;
+        let mut guard = CancelGuard { inner: &self.inner, serial, armed: true };
+        let got = match timeout {
+            None => rx.await,
+            Some(t) => match tokio::time::timeout(t, rx).await {
+                Ok(r) => r,
+                Err(_) => return Err(Error::Timeout { id, timeout: t }),
+            },
+        };
+        guard.armed = false;
+        match got {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(reason)) => Err(Error::Lost(reason)),
+            Err(_) => Err(Error::Destroyed),
+        }
+    }
+
+    /// Sends a script without waiting for, or getting, any answer (tcllib's
+    /// `send -async`).
+    pub async fn send_async(&self, id: impl Into<Id>, script: impl Into<Script>) -> Result<(), Error> {
+        Inner::start(&self.inner, &id.into(), RequestKind::Async, script.into(), None).await.map(|_| ())
+    }
+
+    /// Sends a script; `callback` runs with the answer, or with code `None`
+    /// and the reason if the connection is lost first (tcllib's `send
+    /// -command`). Returns the serial.
+    pub async fn send_callback(
+        &self,
+        id: impl Into<Id>,
+        script: impl Into<Script>,
+        callback: impl FnOnce(CallbackInfo) + Send + 'static,
+    ) -> Result<u64, Error> {
+        let waiter = Waiter::Callback(Box::new(callback));
+        Inner::start(&self.inner, &id.into(), RequestKind::Command, script.into(), Some(waiter)).await
+    }
+
+    /// Closes the connection to `id` as lost with `Connection shutdown by
+    /// request`; returns that reason, or `None` if there was no connection.
+    pub fn shutdown(&self, id: impl Into<Id>) -> Option<&'static str> {
+        let id = id.into();
+        let mut st = lock(&self.inner.state);
+        let reason = st.engine.shutdown(&id);
+        let deferred = self.inner.drain(&mut st);
+        drop(st);
+        self.inner.run(deferred);
+        reason
+    }
+
+    /// Closes every connection with `Connection aborted by request`.
+    pub fn abort(&self) {
+        let mut st = lock(&self.inner.state);
+        st.engine.abort();
+        let deferred = self.inner.drain(&mut st);
+        drop(st);
+        self.inner.run(deferred);
+    }
+
+    /// Closes the listener and every connection, and removes the channel
+    /// from [`channels`]. Later sends fail with [`Error::Destroyed`].
+    pub fn destroy(&self) {
+        let mut st = lock(&self.inner.state);
+        if st.destroyed {
+            return;
+        }
+        st.destroyed = true;
+        if let Some(l) = st.listener.take() {
+            l.cancel();
+        }
+        st.port = 0;
+        st.engine.abort();
+        let deferred = self.inner.drain(&mut st);
+        drop(st);
+        lock(&REGISTRY).retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.inner)));
+        self.inner.run(deferred);
+        debug!(chan = %self.inner.name, "channel destroyed");
+    }
+
+    /// Whether [`destroy`](Channel::destroy) was called.
+    pub fn is_destroyed(&self) -> bool {
+        lock(&self.inner.state).destroyed
+    }
+
+    /// Changes the configuration. A change of port, listen, local or
+    /// transport aborts every connection and re-listens (as tcllib does); if
+    /// the new listener cannot be opened the channel keeps its old settings
+    /// and listener, and the error is returned.
+    pub async fn configure(&self, change: impl FnOnce(Config) -> Config) -> Result<(), Error> {
+        let old = self.config();
+        if self.is_destroyed() {
+            return Err(Error::Destroyed);
+        }
+        let new = change(old.clone());
+        let relisten = new.port != old.port
+            || new.listen != old.listen
+            || new.local != old.local
+            || !same_transport(&new.transport, &old.transport);
+        if relisten {
+            self.abort();
+            let old_port = {
+                let mut st = lock(&self.inner.state);
+                if let Some(l) = st.listener.take() {
+                    l.cancel();
+                }
+                std::mem::replace(&mut st.port, 0)
+            };
+            if new.listen {
+                match bind(&new).await {
+                    Ok((port, listeners)) => self.inner.install_listeners(port, listeners),
+                    Err(e) => {
+                        if old.listen {
+                            // Re-open the old listener on its old port.
+                            let back = old.clone().port(old_port);
+                            if let Ok((port, listeners)) = bind(&back).await {
+                                self.inner.install_listeners(port, listeners);
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let mut st = lock(&self.inner.state);
+        if let Some(e) = &new.evaluator {
+            st.evaluator = e.clone();
+        }
+        st.engine.set_max_message(new.limits.max_message);
+        st.config = new;
+        Ok(())
+    }
+
+    /// Replaces the evaluator of received scripts.
+    pub fn set_evaluator(&self, evaluator: impl Evaluator) {
+        let e: Arc<dyn Evaluator> = Arc::new(evaluator);
+        let mut st = lock(&self.inner.state);
+        st.config.evaluator = Some(e.clone());
+        st.evaluator = e;
+    }
+
+    fn hooks_mut(&self) -> std::sync::RwLockWriteGuard<'_, Hooks> {
+        self.inner.hooks.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the `connecting` hook: runs at the start of every send and
+    /// connect; an `Err` refuses with that message.
+    pub fn on_connecting(&self, f: impl Fn(&ConnectingEvent) -> Result<(), String> + Send + Sync + 'static) {
+        self.hooks_mut().connecting = Some(Arc::new(f));
+    }
+
+    /// Sets the `connected` hook: runs when a new outgoing connection is
+    /// open, before the handshake; an `Err` closes it and refuses.
+    pub fn on_connected(&self, f: impl Fn(&ConnectedEvent) -> Result<(), String> + Send + Sync + 'static) {
+        self.hooks_mut().connected = Some(Arc::new(f));
+    }
+
+    /// Sets the `incoming` hook: runs when a peer connects, before its
+    /// handshake; an `Err` closes the connection.
+    pub fn on_incoming(&self, f: impl Fn(&IncomingEvent) -> Result<(), String> + Send + Sync + 'static) {
+        self.hooks_mut().incoming = Some(Arc::new(f));
+    }
+
+    /// Sets the `eval` hook: runs before a received script is evaluated;
+    /// may rewrite it, answer instead, or fail it.
+    pub fn on_eval(&self, f: impl Fn(&mut EvalEvent) -> EvalDecision + Send + Sync + 'static) {
+        self.hooks_mut().eval = Some(Arc::new(f));
+    }
+
+    /// Sets the `reply` hook: runs when a sync send's answer arrives; may
+    /// change the outcome the caller gets.
+    pub fn on_reply(&self, f: impl Fn(&mut ReplyEvent) + Send + Sync + 'static) {
+        self.hooks_mut().reply = Some(Arc::new(f));
+    }
+
+    /// Sets the `callback` hook: runs when a `send_callback` answer arrives;
+    /// may change what the callback gets.
+    pub fn on_callback(&self, f: impl Fn(&mut ReplyEvent) + Send + Sync + 'static) {
+        self.hooks_mut().callback = Some(Arc::new(f));
+    }
+
+    /// Sets the `lost` hook: runs after a connection went away and its
+    /// pending calls were failed.
+    pub fn on_lost(&self, f: impl Fn(&LostEvent) + Send + Sync + 'static) {
+        self.hooks_mut().lost = Some(Arc::new(f));
+    }
+
+    /// Removes a hook.
+    pub fn clear_hook(&self, kind: HookKind) {
+        self.hooks_mut().clear(kind);
+    }
+}
+
+fn same_transport(a: &Transport, b: &Transport) -> bool {
+    match (a, b) {
+        (Transport::Tcp, Transport::Tcp) => true,
+        (Transport::Tls(x), Transport::Tls(y)) => Arc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+struct CancelGuard<'a> {
+    inner: &'a Arc<Inner>,
+    serial: u64,
+    armed: bool,
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = lock(&self.inner.state);
+            st.engine.cancel(self.serial);
+            st.waiters.remove(&self.serial);
+        }
+    }
+}
+
+/// Opens the listening sockets for `config`: loopback (IPv4, and IPv6 on
+/// the same port when available) if local, else every interface.
+async fn bind(config: &Config) -> Result<(u16, Vec<TcpListener>), Error> {
+    let listen_err = |e: std::io::Error| Error::Listen(io_text(&e));
+    match config.port {
+        Port::High => {
+            let mut port = 10000 + (std::process::id() % 32768) as u16;
+            let mut last = None;
+            for _ in 0..1000 {
+                match bind_port(config.local, port) {
+                    Ok(r) => return Ok(r),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+                    Err(e) => return Err(listen_err(e)),
+                }
+                port = port.checked_add(1).unwrap_or(10000);
+            }
+            Err(listen_err(last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into())))
+        }
+        Port::Any => bind_port(config.local, 0).map_err(listen_err),
+        Port::Fixed(p) => bind_port(config.local, p).map_err(listen_err),
+    }
+}
+
+fn bind_port(local: bool, port: u16) -> std::io::Result<(u16, Vec<TcpListener>)> {
+    use socket2::{Domain, Socket, Type};
+    fn open(addr: SocketAddr, v6only: Option<bool>) -> std::io::Result<TcpListener> {
+        let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+        let s = Socket::new(domain, Type::STREAM, None)?;
+        if let Some(v) = v6only {
+            s.set_only_v6(v)?;
+        }
+        s.set_reuse_address(true)?;
+        s.bind(&addr.into())?;
+        s.listen(1024)?;
+        s.set_nonblocking(true)?;
+        TcpListener::from_std(s.into())
+    }
+    let mut listeners = Vec::new();
+    if local {
+        let v4 = open(SocketAddr::from(([127, 0, 0, 1], port)), None)?;
+        let port = v4.local_addr()?.port();
+        listeners.push(v4);
+        // IPv6 loopback on the same port, where the machine has it.
+        if let Ok(v6) = open(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)), Some(true)) {
+            listeners.push(v6);
+        }
+        Ok((port, listeners))
+    } else {
+        let any = match open(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)), Some(false)) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(e),
+            Err(_) => open(SocketAddr::from(([0, 0, 0, 0], port)), None)?,
+        };
+        let port = any.local_addr()?.port();
+        Ok((port, vec![any]))
+    }
+}
+
+impl Inner {
+    fn self_id(&self) -> Id {
+        Id::port(lock(&self.state).port)
+    }
+
+    fn hooks(&self) -> Hooks {
+        self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn conn_open(&self, conn: ConnId) -> bool {
+        lock(&self.state).engine.is_open(conn)
+    }
+
+    pub(crate) fn on_conn_lost(self: &Arc<Self>, conn: ConnId, f: Box<dyn FnOnce() + Send>) {
+        let mut st = lock(&self.state);
+        if st.engine.is_open(conn) {
+            st.lost_callbacks.entry(conn).or_default().push(f);
+        } else {
+            drop(st);
+            f();
+        }
+    }
+
+    fn install_listeners(self: &Arc<Self>, port: u16, listeners: Vec<TcpListener>) {
+        let stop = CancellationToken::new();
+        for l in listeners {
+            self.handle.spawn(accept_loop(Arc::downgrade(self), l, stop.clone()));
+        }
+        let mut st = lock(&self.state);
+        st.port = port;
+        st.engine.set_own_id(Id::port(port));
+        if let Some(old) = st.listener.replace(stop) {
+            old.cancel();
+        }
+    }
+
+    /// Drains the engine's actions: writes are queued now (under the lock,
+    /// so they keep the engine's order); the rest is returned to run after
+    /// the lock is released.
+    fn drain(&self, st: &mut State) -> Vec<Deferred> {
+        let mut deferred = Vec::new();
+        while let Some(action) = st.engine.poll_action() {
+            match action {
+                Action::Write { conn, bytes } => {
+                    let max = st.config.limits.max_outbound;
+                    let Some(c) = st.conns.get(&conn) else { continue };
+                    let queued = c.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
+                    if queued > max {
+                        warn!(chan = %self.name, %conn, queued, "peer does not read; dropping its connection");
+                        st.engine.close_conn(conn, "outbound limit exceeded: the peer does not read");
+                        continue;
+                    }
+                    let _ = c.tx.send(bytes);
+                }
+                Action::Close { conn } => {
+                    if let Some(c) = st.conns.remove(&conn) {
+                        c.stop.cancel();
+                    }
+                }
+                Action::Established { conn, id, version } => {
+                    trace!(chan = %self.name, %conn, %id, version, "connection established");
+                }
+                Action::Evaluate(request) => deferred.push(Deferred::Evaluate(request, st.evaluator.clone())),
+                Action::Complete { serial, id, outcome, .. } => {
+                    if let Some(waiter) = st.waiters.remove(&serial) {
+                        deferred.push(Deferred::Complete { serial, id, outcome, waiter });
+                    }
+                }
+                Action::Lost { conn, id, reason, failed, error } => {
+                    if let Some(e) = &error {
+                        warn!(chan = %self.name, %conn, %id, error = %e, "connection closed");
+                    }
+                    let waiters =
+                        failed.iter().filter_map(|f| st.waiters.remove(&f.serial).map(|w| (f.serial, w))).collect();
+                    let callbacks = st.lost_callbacks.remove(&conn).unwrap_or_default();
+                    deferred.push(Deferred::Lost { id, reason, waiters, callbacks });
+                }
+                Action::Refused { conn, error } => {
+                    if !st.config.silent {
+                        warn!(chan = %self.name, %conn, "{error}");
+                    }
+                }
+            }
+        }
+        deferred
+    }
+
+    /// Runs what [`drain`](Inner::drain) deferred, with no lock held.
+    fn run(self: &Arc<Self>, deferred: Vec<Deferred>) {
+        if deferred.is_empty() {
+            return;
+        }
+        let hooks = self.hooks();
+        for d in deferred {
+            match d {
+                Deferred::Evaluate(request, evaluator) => self.evaluate(&hooks, request, evaluator),
+                Deferred::Complete { serial, id, outcome, waiter } => {
+                    let mut ev = ReplyEvent { chan: self.name.clone(), id, serial, outcome };
+                    match waiter {
+                        Waiter::Sync(tx) => {
+                            if let Some(h) = &hooks.reply {
+                                h(&mut ev);
+                            }
+                            let _ = tx.send(Ok(ev.outcome));
+                        }
+                        Waiter::Callback(f) => {
+                            if let Some(h) = &hooks.callback {
+                                h(&mut ev);
+                            }
+                            let ReplyEvent { chan, id, serial, outcome } = ev;
+                            f(CallbackInfo {
+                                id,
+                                serial,
+                                chan,
+                                code: Some(outcome.code),
+                                errorcode: outcome.errorcode,
+                                errorinfo: outcome.errorinfo,
+                                result: outcome.result,
+                            });
+                        }
+                    }
+                }
+                Deferred::Lost { id, reason, waiters, callbacks } => {
+                    for (serial, waiter) in waiters {
+                        match waiter {
+                            Waiter::Sync(tx) => {
+                                let _ = tx.send(Err(reason.clone()));
+                            }
+                            Waiter::Callback(f) => f(CallbackInfo {
+                                id: id.clone(),
+                                serial,
+                                chan: self.name.clone(),
+                                code: None,
+                                errorcode: "NONE".into(),
+                                errorinfo: String::new(),
+                                result: reason.clone(),
+                            }),
+                        }
+                    }
+                    for f in callbacks {
+                        f();
+                    }
+                    if let Some(h) = &hooks.lost {
+                        h(&LostEvent { chan: self.name.clone(), id, reason });
+                    }
+                }
+            }
+        }
+    }
+
+    fn evaluate(self: &Arc<Self>, hooks: &Hooks, request: Request, evaluator: Arc<dyn Evaluator>) {
+        let Request { conn, id, kind, serial, script } = request;
+        let responder = Responder { inner: Arc::downgrade(self), conn, kind, serial: serial.clone(), done: false };
+        let mut ev = EvalEvent { chan: self.name.clone(), id, kind, serial, script };
+        if let Some(h) = &hooks.eval {
+            match h(&mut ev) {
+                EvalDecision::Continue => {}
+                EvalDecision::Answer(result) => {
+                    responder.ok(result);
+                    return;
+                }
+                EvalDecision::Fail(outcome) => {
+                    responder.respond(outcome);
+                    return;
+                }
+            }
+        }
+        let EvalEvent { chan, id, kind, serial, script } = ev;
+        let incoming = Incoming { id, kind, serial, script, chan, channel: Channel { inner: self.clone() } };
+        evaluator.evaluate(incoming, responder);
+    }
+
+    pub(crate) fn respond(self: &Arc<Self>, conn: ConnId, kind: RequestKind, serial: &Serial, outcome: &Outcome) -> bool {
+        let mut st = lock(&self.state);
+        let sent = st.engine.respond(conn, kind, serial, outcome);
+        let deferred = self.drain(&mut st);
+        drop(st);
+        self.run(deferred);
+        sent
+    }
+
+    /// Feeds bytes from a connection's reader.
+    fn feed(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) {
+        let mut st = lock(&self.state);
+        st.engine.received(conn, bytes);
+        let deferred = self.drain(&mut st);
+        drop(st);
+        self.run(deferred);
+    }
+
+    fn closed(self: &Arc<Self>, conn: ConnId) {
+        let mut st = lock(&self.state);
+        st.engine.closed(conn);
+        let deferred = self.drain(&mut st);
+        drop(st);
+        self.run(deferred);
+    }
+
+    fn handshaking(&self, conn: ConnId) -> bool {
+        lock(&self.state).engine.is_handshaking(conn)
+    }
+
+    async fn connect(self: &Arc<Self>, id: &Id) -> Result<ConnId, Error> {
+        if let Some(h) = self.hooks().connecting {
+            h(&ConnectingEvent { chan: self.name.clone(), id: id.clone() }).map_err(Error::Connect)?;
+        }
+        let transport = {
+            let st = lock(&self.state);
+            if st.destroyed {
+                return Err(Error::Destroyed);
+            }
+            if let Some(c) = st.engine.connection(id) {
+                return Ok(c);
+            }
+            st.config.transport.clone()
+        };
+        if id.is_anonymous() {
+            return Err(Error::Connect("Remote comm is anonymous; cannot connect".into()));
+        }
+        let host = id.host();
+        let port = id
+            .port_number()
+            .ok_or_else(|| Error::Connect(format!("expected integer but got \"{}\"", id.port_text())))?;
+        let stream = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))?;
+        if let Some(h) = self.hooks().connected {
+            let ev = ConnectedEvent { chan: self.name.clone(), id: id.clone(), host: host.clone(), port };
+            h(&ev).map_err(Error::Connect)?;
+        }
+        let (r, w) = transport::wrap(&transport, stream, Some(&host))
+            .await
+            .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))?;
+        let mut st = lock(&self.state);
+        if st.destroyed {
+            return Err(Error::Destroyed);
+        }
+        // Another task may have connected meanwhile: keep the first.
+        if let Some(c) = st.engine.connection(id) {
+            return Ok(c);
+        }
+        let conn = st.engine.outgoing(id.clone());
+        self.start_conn(&mut st, conn, r, w, false);
+        let deferred = self.drain(&mut st);
+        drop(st);
+        self.run(deferred);
+        debug!(chan = %self.name, %id, %conn, "connected");
+        Ok(conn)
+    }
+
+    async fn start(
+        self: &Arc<Self>,
+        id: &Id,
+        kind: RequestKind,
+        script: Script,
+        waiter: Option<Waiter>,
+    ) -> Result<u64, Error> {
+        // The connection can be lost between connecting and sending: then
+        // connect again, once.
+        for _ in 0..3 {
+            Inner::connect(self, id).await?;
+            let mut st = lock(&self.state);
+            if st.engine.connection(id).is_none() {
+                continue;
+            }
+            let serial = match st.engine.send(id, kind, script.0) {
+                Ok(s) => s,
+                Err(e) => return Err(Error::Lost(e.to_string())),
+            };
+            if let Some(w) = waiter {
+                st.waiters.insert(serial, w);
+            }
+            let deferred = self.drain(&mut st);
+            drop(st);
+            self.run(deferred);
+            return Ok(serial);
+        }
+        Err(Error::Lost(tclcomm_wire::engine::REASON_LOST.into()))
+    }
+
+    fn start_conn(self: &Arc<Self>, st: &mut State, conn: ConnId, r: BoxRead, w: BoxWrite, incoming: bool) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let queued = Arc::new(AtomicUsize::new(0));
+        st.conns.insert(conn, ConnEntry { tx, queued: queued.clone(), stop: stop.clone() });
+        self.handle.spawn(write_loop(w, rx, queued, stop.clone()));
+        let deadline = incoming.then_some(st.config.limits.handshake_timeout);
+        self.handle.spawn(read_loop(Arc::downgrade(self), conn, r, stop, deadline));
+    }
+
+    fn accept(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        let (limits, transport) = {
+            let st = lock(&self.state);
+            (st.config.limits.clone(), st.config.transport.clone())
+        };
+        if self.incoming.load(Ordering::Acquire) >= limits.max_connections {
+            warn!(chan = %self.name, %peer, "too many connections; refusing");
+            return;
+        }
+        let addr = ip_text(peer.ip());
+        if let Some(h) = self.hooks().incoming {
+            let ev = IncomingEvent { chan: self.name.clone(), addr: addr.clone(), remport: peer.port() };
+            if let Err(e) = h(&ev) {
+                warn!(chan = %self.name, %peer, "incoming connection refused: {e}");
+                return;
+            }
+        }
+        let local = stream.local_addr().map(|a| ip_text(a.ip())).unwrap_or_default();
+        let count = IncomingGuard::new(self.incoming.clone());
+        let me = self.clone();
+        self.handle.spawn(async move {
+            let wrapped = tokio::time::timeout(limits.handshake_timeout, transport::wrap(&transport, stream, None)).await;
+            let (r, w) = match wrapped {
+                Ok(Ok(halves)) => halves,
+                Ok(Err(e)) => return debug!(%peer, "transport handshake failed: {e}"),
+                Err(_) => return debug!(%peer, "transport handshake timed out"),
+            };
+            let mut st = lock(&me.state);
+            if st.destroyed {
+                return;
+            }
+            let conn = st.engine.accepted(&addr, peer.port(), &local);
+            me.start_conn(&mut st, conn, r, w, true);
+            drop(st);
+            // Held until the connection's reader ends.
+            me.hold_incoming(conn, count);
+        });
+    }
+
+    fn hold_incoming(self: &Arc<Self>, conn: ConnId, guard: IncomingGuard) {
+        Inner::on_conn_lost(self, conn, Box::new(move || drop(guard)));
+    }
+}
+
+struct IncomingGuard(Arc<AtomicUsize>);
+
+impl IncomingGuard {
+    fn new(count: Arc<AtomicUsize>) -> IncomingGuard {
+        count.fetch_add(1, Ordering::AcqRel);
+        IncomingGuard(count)
+    }
+}
+
+impl Drop for IncomingGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = st.listener.take() {
+            l.cancel();
+        }
+        for (_, c) in st.conns.drain() {
+            c.stop.cancel();
+        }
+    }
+}
+
+async fn accept_loop(inner: Weak<Inner>, listener: TcpListener, stop: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        match accepted {
+            Ok((stream, peer)) => inner.accept(stream, peer),
+            Err(e) => {
+                // Out of descriptors and the like: wait a little rather than spin.
+                warn!(chan = %inner.name, "accept failed: {e}");
+                drop(inner);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn read_loop(
+    inner: Weak<Inner>,
+    conn: ConnId,
+    mut r: BoxRead,
+    stop: CancellationToken,
+    handshake_timeout: Option<Duration>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut deadline = handshake_timeout.map(|t| tokio::time::Instant::now() + t);
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = stop.cancelled() => {
+                // Closed by the engine (then this is a no-op) or by a failed write.
+                if let Some(inner) = inner.upgrade() {
+                    inner.closed(conn);
+                }
+                return;
+            }
+            _ = sleep_until(deadline) => {
+                let Some(inner) = inner.upgrade() else { return };
+                if inner.handshaking(conn) {
+                    debug!(chan = %inner.name, %conn, "handshake timed out");
+                    let mut st = lock(&inner.state);
+                    st.engine.close_conn(conn, "handshake timed out");
+                    let deferred = inner.drain(&mut st);
+                    drop(st);
+                    inner.run(deferred);
+                    return;
+                }
+                deadline = None;
+                continue;
+            }
+            res = r.read(&mut buf) => res,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        match read {
+            Ok(0) | Err(_) => {
+                inner.closed(conn);
+                return;
+            }
+            Ok(n) => {
+                inner.feed(conn, &buf[..n]);
+                if n == buf.len() && buf.len() < (1 << 20) {
+                    buf.resize(buf.len() * 4, 0);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_loop(
+    mut w: BoxWrite,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
+    // After the connection is closed, what was queued before still goes
+    // out, for a while: a reply followed by a shutdown is not lost.
+    let linger = async {
+        stop.cancelled().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::pin!(linger);
+    let mut batch = Vec::new();
+    loop {
+        let first = tokio::select! {
+            biased;
+            m = rx.recv() => m,
+            _ = stop.cancelled(), if rx.is_empty() => None,
+        };
+        let Some(first) = first else { break };
+        let mut n = first.len();
+        let out = if rx.is_empty() {
+            first
+        } else {
+            batch.clear();
+            batch.extend_from_slice(&first);
+            while batch.len() < (1 << 20) {
+                match rx.try_recv() {
+                    Ok(more) => {
+                        n += more.len();
+                        batch.extend_from_slice(&more);
+                    }
+                    Err(_) => break,
+                }
+            }
+            std::mem::take(&mut batch)
+        };
+        let wrote = tokio::select! {
+            r = async { w.write_all(&out).await?; w.flush().await } => r,
+            _ = &mut linger => Err(std::io::ErrorKind::TimedOut.into()),
+        };
+        queued.fetch_sub(n, Ordering::AcqRel);
+        if wrote.is_err() {
+            stop.cancel();
+            break;
+        }
+        if out.capacity() <= (4 << 20) {
+            batch = out;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
+}

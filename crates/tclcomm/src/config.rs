@@ -1,0 +1,183 @@
+//! Channel configuration: what tcllib's `configure` options say, plus limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::evaluator::Evaluator;
+use crate::transport::Transport;
+
+/// Which port a listening channel takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Port {
+    /// Whatever the OS assigns (tcllib's `-port 0`).
+    #[default]
+    Any,
+    /// Exactly this port; taken means `couldn't open socket: address already in use`.
+    Fixed(u16),
+    /// The first free port above 10000 starting at a per-process offset,
+    /// as the man page's "high port" (`-port {}`).
+    High,
+}
+
+impl From<u16> for Port {
+    fn from(p: u16) -> Port {
+        if p == 0 { Port::Any } else { Port::Fixed(p) }
+    }
+}
+
+/// Bounds that keep a hostile or broken peer from exhausting a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message accepted from a peer (default 256 MiB).
+    pub max_message: usize,
+    /// The longest handshake line accepted (default 4096 bytes).
+    pub max_handshake_line: usize,
+    /// How long a connecting peer may take to send its handshake line
+    /// (default 30 s); then it is dropped.
+    pub handshake_timeout: Duration,
+    /// Most simultaneous incoming connections (default 1024); more are
+    /// refused at accept.
+    pub max_connections: usize,
+    /// Most bytes queued for a peer that does not read (default 512 MiB);
+    /// past that its connection is dropped rather than grow without bound.
+    pub max_outbound: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: tclcomm_wire::DEFAULT_MAX_MESSAGE,
+            max_handshake_line: tclcomm_wire::engine::DEFAULT_MAX_HANDSHAKE_LINE,
+            handshake_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_outbound: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// How a channel is set up. A by-value builder:
+///
+/// ```
+/// use tclcomm::{Config, Port};
+/// let config = Config::new().listen(true).port(Port::Any).local(true);
+/// assert!(config.listen);
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    /// The channel's name, shown to hooks as `chan` (default `::comm::comm`
+    /// style names are the Tcl package's business; the runtime defaults to
+    /// `channelN`).
+    pub name: Option<String>,
+    /// The port to listen on.
+    pub port: Port,
+    /// Whether to listen. A channel that does not listen has id 0.
+    pub listen: bool,
+    /// Listen on loopback only (127.0.0.1 and ::1) rather than every interface.
+    pub local: bool,
+    /// Do not report refused handshakes.
+    pub silent: bool,
+    /// TCP or TLS.
+    pub transport: Transport,
+    /// Resource bounds.
+    pub limits: Limits,
+    /// What evaluates received scripts (default: an empty
+    /// [`Dispatcher`](crate::Dispatcher), so every command is unknown).
+    pub evaluator: Option<Arc<dyn Evaluator>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("port", &self.port)
+            .field("listen", &self.listen)
+            .field("local", &self.local)
+            .field("silent", &self.silent)
+            .field("transport", &self.transport)
+            .field("limits", &self.limits)
+            .field("evaluator", &self.evaluator.is_some())
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: None,
+            port: Port::Any,
+            listen: false,
+            local: true,
+            silent: false,
+            transport: Transport::Tcp,
+            limits: Limits::default(),
+            evaluator: None,
+        }
+    }
+}
+
+impl Config {
+    /// tcllib's defaults for a new channel: port 0, not listening, local.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// A listening channel on an OS-assigned loopback port (tcllib's default
+    /// channel `::comm::comm`).
+    pub fn listening() -> Config {
+        Config::default().listen(true)
+    }
+
+    /// Sets the name.
+    pub fn name(mut self, name: impl Into<String>) -> Config {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the port.
+    pub fn port(mut self, port: impl Into<Port>) -> Config {
+        self.port = port.into();
+        self
+    }
+
+    /// Sets whether to listen.
+    pub fn listen(mut self, listen: bool) -> Config {
+        self.listen = listen;
+        self
+    }
+
+    /// Sets loopback-only listening.
+    pub fn local(mut self, local: bool) -> Config {
+        self.local = local;
+        self
+    }
+
+    /// Sets silence about refused handshakes.
+    pub fn silent(mut self, silent: bool) -> Config {
+        self.silent = silent;
+        self
+    }
+
+    /// Sets the transport.
+    pub fn transport(mut self, transport: Transport) -> Config {
+        self.transport = transport;
+        self
+    }
+
+    /// Sets the limits.
+    pub fn limits(mut self, limits: Limits) -> Config {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the evaluator of received scripts.
+    pub fn evaluator(mut self, evaluator: impl Evaluator) -> Config {
+        self.evaluator = Some(Arc::new(evaluator));
+        self
+    }
+
+    /// Sets the evaluator from a shared handle.
+    pub fn evaluator_arc(mut self, evaluator: Arc<dyn Evaluator>) -> Config {
+        self.evaluator = Some(evaluator);
+        self
+    }
+}
