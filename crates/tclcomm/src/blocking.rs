@@ -61,12 +61,22 @@ impl Channel {
     }
 
     /// See [`crate::Channel::send_timeout`].
-    pub fn send_timeout(&self, id: impl Into<Id>, script: impl Into<Script>, timeout: Duration) -> Result<String, Error> {
+    pub fn send_timeout(
+        &self,
+        id: impl Into<Id>,
+        script: impl Into<Script>,
+        timeout: Duration,
+    ) -> Result<String, Error> {
         runtime().block_on(self.inner.send_timeout(id, script, timeout))
     }
 
     /// See [`crate::Channel::call`].
-    pub fn call(&self, id: impl Into<Id>, script: impl Into<Script>, timeout: Option<Duration>) -> Result<Outcome, Error> {
+    pub fn call(
+        &self,
+        id: impl Into<Id>,
+        script: impl Into<Script>,
+        timeout: Option<Duration>,
+    ) -> Result<Outcome, Error> {
         runtime().block_on(self.inner.call(id, script, timeout))
     }
 

@@ -22,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace, warn};
 
 use crate::config::{Config, Port};
-use crate::error::{io_text, outcome_to_result, Error};
+use crate::error::{Error, io_text, outcome_to_result};
 use crate::evaluator::{Evaluator, Incoming, Responder};
 use crate::hooks::{
-    ConnectedEvent, ConnectingEvent, EvalDecision, EvalEvent, HookKind, Hooks, IncomingEvent, LostEvent, ReplyEvent,
+    ConnectedEvent, ConnectingEvent, EvalDecision, EvalEvent, HookKind, Hooks, IncomingEvent,
+    LostEvent, ReplyEvent,
 };
-use crate::transport::{self, BoxRead, BoxWrite, Transport};
+use crate::transport::{self, BoxRead, BoxWrite, Halves, Transport};
 
 /// The script of a send: its fragments. One string is one fragment (the
 /// usual `send id {script}`); several are joined by the receiver with Tcl's
@@ -125,6 +126,9 @@ enum Waiter {
 }
 
 struct ConnEntry {
+    /// The socket itself, for plain TCP: written directly while nothing is
+    /// queued, which saves a hop to the writer task.
+    direct: Option<Arc<TcpStream>>,
     tx: mpsc::UnboundedSender<Vec<u8>>,
     queued: Arc<AtomicUsize>,
     stop: CancellationToken,
@@ -144,15 +148,26 @@ struct State {
 
 enum Deferred {
     Evaluate(Request, Arc<dyn Evaluator>),
-    Complete { serial: u64, id: Id, outcome: Outcome, waiter: Waiter },
-    Lost { id: Id, reason: String, waiters: Vec<(u64, Waiter)>, callbacks: Vec<Box<dyn FnOnce() + Send>> },
+    Complete {
+        serial: u64,
+        id: Id,
+        outcome: Outcome,
+        waiter: Waiter,
+    },
+    Lost {
+        id: Id,
+        reason: String,
+        waiters: Vec<(u64, Waiter)>,
+        callbacks: Vec<Box<dyn FnOnce() + Send>>,
+    },
+    Callbacks(Vec<Box<dyn FnOnce() + Send>>),
 }
 
 /// The shared state behind [`Channel`] handles.
 pub(crate) struct Inner {
     name: String,
     state: Mutex<State>,
-    hooks: RwLock<Hooks>,
+    hooks: RwLock<Arc<Hooks>>,
     handle: tokio::runtime::Handle,
     incoming: Arc<AtomicUsize>,
 }
@@ -164,7 +179,10 @@ static NEXT_NAME: AtomicU64 = AtomicU64::new(1);
 pub fn channels() -> Vec<Channel> {
     let mut reg = lock(&REGISTRY);
     reg.retain(|w| w.strong_count() > 0);
-    reg.iter().filter_map(Weak::upgrade).map(|inner| Channel { inner }).collect()
+    reg.iter()
+        .filter_map(Weak::upgrade)
+        .map(|inner| Channel { inner })
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -187,7 +205,10 @@ pub struct Channel {
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Channel").field("name", &self.inner.name).field("id", &self.self_id()).finish()
+        f.debug_struct("Channel")
+            .field("name", &self.inner.name)
+            .field("id", &self.self_id())
+            .finish()
     }
 }
 
@@ -201,8 +222,14 @@ impl Channel {
     /// Creates a channel and starts listening as configured. Must be called
     /// within a tokio runtime, whose tasks will carry the channel.
     pub async fn new(config: Config) -> Result<Channel, Error> {
-        let name = config.name.clone().unwrap_or_else(|| format!("channel{}", NEXT_NAME.fetch_add(1, Ordering::Relaxed)));
-        let evaluator = config.evaluator.clone().unwrap_or_else(|| Arc::new(crate::Dispatcher::new()));
+        let name = config
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("channel{}", NEXT_NAME.fetch_add(1, Ordering::Relaxed)));
+        let evaluator = config
+            .evaluator
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::Dispatcher::new()));
         let mut engine_config = EngineConfig::new(Id::port(0));
         engine_config.max_message = config.limits.max_message;
         engine_config.max_handshake_line = config.limits.max_handshake_line;
@@ -219,7 +246,7 @@ impl Channel {
                 port: 0,
                 destroyed: false,
             }),
-            hooks: RwLock::new(Hooks::default()),
+            hooks: RwLock::new(Arc::new(Hooks::default())),
             handle: tokio::runtime::Handle::current(),
             incoming: Arc::new(AtomicUsize::new(0)),
         });
@@ -272,7 +299,11 @@ impl Channel {
     }
 
     /// Sends a script and waits for its result (tcllib's `send`).
-    pub async fn send(&self, id: impl Into<Id>, script: impl Into<Script>) -> Result<String, Error> {
+    pub async fn send(
+        &self,
+        id: impl Into<Id>,
+        script: impl Into<Script>,
+    ) -> Result<String, Error> {
         outcome_to_result(self.call(id, script, None).await?)
     }
 
@@ -298,8 +329,19 @@ impl Channel {
     ) -> Result<Outcome, Error> {
         let id = id.into();
         let (tx, rx) = oneshot::channel();
-        let serial = Inner::start(&self.inner, &id, RequestKind::Send, script.into(), Some(Waiter::Sync(tx))).await?;
-        let mut guard = CancelGuard { inner: &self.inner, serial, armed: true };
+        let serial = Inner::start(
+            &self.inner,
+            &id,
+            RequestKind::Send,
+            script.into(),
+            Some(Waiter::Sync(tx)),
+        )
+        .await?;
+        let mut guard = CancelGuard {
+            inner: &self.inner,
+            serial,
+            armed: true,
+        };
         let got = match timeout {
             None => rx.await,
             Some(t) => match tokio::time::timeout(t, rx).await {
@@ -317,8 +359,20 @@ impl Channel {
 
     /// Sends a script without waiting for, or getting, any answer (tcllib's
     /// `send -async`).
-    pub async fn send_async(&self, id: impl Into<Id>, script: impl Into<Script>) -> Result<(), Error> {
-        Inner::start(&self.inner, &id.into(), RequestKind::Async, script.into(), None).await.map(|_| ())
+    pub async fn send_async(
+        &self,
+        id: impl Into<Id>,
+        script: impl Into<Script>,
+    ) -> Result<(), Error> {
+        Inner::start(
+            &self.inner,
+            &id.into(),
+            RequestKind::Async,
+            script.into(),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Sends a script; `callback` runs with the answer, or with code `None`
@@ -331,7 +385,14 @@ impl Channel {
         callback: impl FnOnce(CallbackInfo) + Send + 'static,
     ) -> Result<u64, Error> {
         let waiter = Waiter::Callback(Box::new(callback));
-        Inner::start(&self.inner, &id.into(), RequestKind::Command, script.into(), Some(waiter)).await
+        Inner::start(
+            &self.inner,
+            &id.into(),
+            RequestKind::Command,
+            script.into(),
+            Some(waiter),
+        )
+        .await
     }
 
     /// Closes the connection to `id` as lost with `Connection shutdown by
@@ -436,55 +497,69 @@ impl Channel {
         st.evaluator = e;
     }
 
-    fn hooks_mut(&self) -> std::sync::RwLockWriteGuard<'_, Hooks> {
-        self.inner.hooks.write().unwrap_or_else(|e| e.into_inner())
+    /// Changes the hooks: the new set is swapped in whole, so readers
+    /// take a cheap snapshot.
+    fn set_hooks(&self, f: impl FnOnce(&mut Hooks)) {
+        let mut guard = self.inner.hooks.write().unwrap_or_else(|e| e.into_inner());
+        let mut hooks = Hooks::clone(&guard);
+        f(&mut hooks);
+        *guard = Arc::new(hooks);
     }
 
     /// Sets the `connecting` hook: runs at the start of every send and
     /// connect; an `Err` refuses with that message.
-    pub fn on_connecting(&self, f: impl Fn(&ConnectingEvent) -> Result<(), String> + Send + Sync + 'static) {
-        self.hooks_mut().connecting = Some(Arc::new(f));
+    pub fn on_connecting(
+        &self,
+        f: impl Fn(&ConnectingEvent) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.set_hooks(|h| h.connecting = Some(Arc::new(f)));
     }
 
     /// Sets the `connected` hook: runs when a new outgoing connection is
     /// open, before the handshake; an `Err` closes it and refuses.
-    pub fn on_connected(&self, f: impl Fn(&ConnectedEvent) -> Result<(), String> + Send + Sync + 'static) {
-        self.hooks_mut().connected = Some(Arc::new(f));
+    pub fn on_connected(
+        &self,
+        f: impl Fn(&ConnectedEvent) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.set_hooks(|h| h.connected = Some(Arc::new(f)));
     }
 
     /// Sets the `incoming` hook: runs when a peer connects, before its
     /// handshake; an `Err` closes the connection.
-    pub fn on_incoming(&self, f: impl Fn(&IncomingEvent) -> Result<(), String> + Send + Sync + 'static) {
-        self.hooks_mut().incoming = Some(Arc::new(f));
+    pub fn on_incoming(
+        &self,
+        f: impl Fn(&IncomingEvent) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.set_hooks(|h| h.incoming = Some(Arc::new(f)));
     }
 
     /// Sets the `eval` hook: runs before a received script is evaluated;
     /// may rewrite it, answer instead, or fail it.
     pub fn on_eval(&self, f: impl Fn(&mut EvalEvent) -> EvalDecision + Send + Sync + 'static) {
-        self.hooks_mut().eval = Some(Arc::new(f));
+        self.set_hooks(|h| h.eval = Some(Arc::new(f)));
     }
 
     /// Sets the `reply` hook: runs when a sync send's answer arrives; may
     /// change the outcome the caller gets.
     pub fn on_reply(&self, f: impl Fn(&mut ReplyEvent) + Send + Sync + 'static) {
-        self.hooks_mut().reply = Some(Arc::new(f));
+        self.set_hooks(|h| h.reply = Some(Arc::new(f)));
     }
 
     /// Sets the `callback` hook: runs when a `send_callback` answer arrives;
     /// may change what the callback gets.
     pub fn on_callback(&self, f: impl Fn(&mut ReplyEvent) + Send + Sync + 'static) {
-        self.hooks_mut().callback = Some(Arc::new(f));
+        self.set_hooks(|h| h.callback = Some(Arc::new(f)));
     }
 
     /// Sets the `lost` hook: runs after a connection went away and its
     /// pending calls were failed.
     pub fn on_lost(&self, f: impl Fn(&LostEvent) + Send + Sync + 'static) {
-        self.hooks_mut().lost = Some(Arc::new(f));
+        self.set_hooks(|h| h.lost = Some(Arc::new(f)));
     }
 
     /// Removes a hook.
     pub fn clear_hook(&self, kind: HookKind) {
-        self.hooks_mut().clear(kind);
+        self.set_hooks(|h| h.clear(kind));
     }
 }
 
@@ -528,7 +603,9 @@ async fn bind(config: &Config) -> Result<(u16, Vec<TcpListener>), Error> {
                 }
                 port = port.checked_add(1).unwrap_or(10000);
             }
-            Err(listen_err(last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into())))
+            Err(listen_err(
+                last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()),
+            ))
         }
         Port::Any => bind_port(config.local, 0).map_err(listen_err),
         Port::Fixed(p) => bind_port(config.local, p).map_err(listen_err),
@@ -538,7 +615,11 @@ async fn bind(config: &Config) -> Result<(u16, Vec<TcpListener>), Error> {
 fn bind_port(local: bool, port: u16) -> std::io::Result<(u16, Vec<TcpListener>)> {
     use socket2::{Domain, Socket, Type};
     fn open(addr: SocketAddr, v6only: Option<bool>) -> std::io::Result<TcpListener> {
-        let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+        let domain = if addr.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
         let s = Socket::new(domain, Type::STREAM, None)?;
         if let Some(v) = v6only {
             s.set_only_v6(v)?;
@@ -555,12 +636,18 @@ fn bind_port(local: bool, port: u16) -> std::io::Result<(u16, Vec<TcpListener>)>
         let port = v4.local_addr()?.port();
         listeners.push(v4);
         // IPv6 loopback on the same port, where the machine has it.
-        if let Ok(v6) = open(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)), Some(true)) {
+        if let Ok(v6) = open(
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+            Some(true),
+        ) {
             listeners.push(v6);
         }
         Ok((port, listeners))
     } else {
-        let any = match open(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)), Some(false)) {
+        let any = match open(
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+            Some(false),
+        ) {
             Ok(l) => l,
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(e),
             Err(_) => open(SocketAddr::from(([0, 0, 0, 0], port)), None)?,
@@ -575,7 +662,7 @@ impl Inner {
         Id::port(lock(&self.state).port)
     }
 
-    fn hooks(&self) -> Hooks {
+    fn hooks(&self) -> Arc<Hooks> {
         self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -596,7 +683,8 @@ impl Inner {
     fn install_listeners(self: &Arc<Self>, port: u16, listeners: Vec<TcpListener>) {
         let stop = CancellationToken::new();
         for l in listeners {
-            self.handle.spawn(accept_loop(Arc::downgrade(self), l, stop.clone()));
+            self.handle
+                .spawn(accept_loop(Arc::downgrade(self), l, stop.clone()));
         }
         let mut st = lock(&self.state);
         st.port = port;
@@ -610,16 +698,40 @@ impl Inner {
     /// so they keep the engine's order); the rest is returned to run after
     /// the lock is released.
     fn drain(&self, st: &mut State) -> Vec<Deferred> {
+        self.drain_with(st, false)
+    }
+
+    /// [`drain`](Inner::drain); with `batch`, writes always go through the
+    /// writer task, which coalesces them (for bursts of async sends, where
+    /// throughput matters more than the latency of one message).
+    fn drain_with(&self, st: &mut State, batch: bool) -> Vec<Deferred> {
         let mut deferred = Vec::new();
+        let mut closing: Vec<(ConnId, Vec<Box<dyn FnOnce() + Send>>)> = Vec::new();
         while let Some(action) = st.engine.poll_action() {
             match action {
                 Action::Write { conn, bytes } => {
                     let max = st.config.limits.max_outbound;
-                    let Some(c) = st.conns.get(&conn) else { continue };
+                    let Some(c) = st.conns.get(&conn) else {
+                        continue;
+                    };
+                    let mut bytes = bytes;
+                    // In order: only when nothing is queued may we write directly.
+                    if let Some(sock) = c
+                        .direct
+                        .as_ref()
+                        .filter(|_| !batch && c.queued.load(Ordering::Acquire) == 0)
+                    {
+                        match sock.try_write(&bytes) {
+                            Ok(n) if n == bytes.len() => continue,
+                            Ok(n) => bytes = bytes.split_off(n),
+                            Err(_) => {}
+                        }
+                    }
                     let queued = c.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
                     if queued > max {
                         warn!(chan = %self.name, %conn, queued, "peer does not read; dropping its connection");
-                        st.engine.close_conn(conn, "outbound limit exceeded: the peer does not read");
+                        st.engine
+                            .close_conn(conn, "outbound limit exceeded: the peer does not read");
                         continue;
                     }
                     let _ = c.tx.send(bytes);
@@ -628,24 +740,57 @@ impl Inner {
                     if let Some(c) = st.conns.remove(&conn) {
                         c.stop.cancel();
                     }
+                    // Run at the `Lost` that follows, or (for a connection
+                    // closed in its handshake, which has none) at the end.
+                    if let Some(cbs) = st.lost_callbacks.remove(&conn) {
+                        closing.push((conn, cbs));
+                    }
                 }
                 Action::Established { conn, id, version } => {
                     trace!(chan = %self.name, %conn, %id, version, "connection established");
                 }
-                Action::Evaluate(request) => deferred.push(Deferred::Evaluate(request, st.evaluator.clone())),
-                Action::Complete { serial, id, outcome, .. } => {
+                Action::Evaluate(request) => {
+                    deferred.push(Deferred::Evaluate(request, st.evaluator.clone()))
+                }
+                Action::Complete {
+                    serial,
+                    id,
+                    outcome,
+                    ..
+                } => {
                     if let Some(waiter) = st.waiters.remove(&serial) {
-                        deferred.push(Deferred::Complete { serial, id, outcome, waiter });
+                        deferred.push(Deferred::Complete {
+                            serial,
+                            id,
+                            outcome,
+                            waiter,
+                        });
                     }
                 }
-                Action::Lost { conn, id, reason, failed, error } => {
+                Action::Lost {
+                    conn,
+                    id,
+                    reason,
+                    failed,
+                    error,
+                } => {
                     if let Some(e) = &error {
                         warn!(chan = %self.name, %conn, %id, error = %e, "connection closed");
                     }
-                    let waiters =
-                        failed.iter().filter_map(|f| st.waiters.remove(&f.serial).map(|w| (f.serial, w))).collect();
-                    let callbacks = st.lost_callbacks.remove(&conn).unwrap_or_default();
-                    deferred.push(Deferred::Lost { id, reason, waiters, callbacks });
+                    let waiters = failed
+                        .iter()
+                        .filter_map(|f| st.waiters.remove(&f.serial).map(|w| (f.serial, w)))
+                        .collect();
+                    let callbacks = match closing.iter().position(|(c, _)| *c == conn) {
+                        Some(i) => closing.swap_remove(i).1,
+                        None => Vec::new(),
+                    };
+                    deferred.push(Deferred::Lost {
+                        id,
+                        reason,
+                        waiters,
+                        callbacks,
+                    });
                 }
                 Action::Refused { conn, error } => {
                     if !st.config.silent {
@@ -653,6 +798,9 @@ impl Inner {
                     }
                 }
             }
+        }
+        for (_, callbacks) in closing {
+            deferred.push(Deferred::Callbacks(callbacks));
         }
         deferred
     }
@@ -666,8 +814,18 @@ impl Inner {
         for d in deferred {
             match d {
                 Deferred::Evaluate(request, evaluator) => self.evaluate(&hooks, request, evaluator),
-                Deferred::Complete { serial, id, outcome, waiter } => {
-                    let mut ev = ReplyEvent { chan: self.name.clone(), id, serial, outcome };
+                Deferred::Complete {
+                    serial,
+                    id,
+                    outcome,
+                    waiter,
+                } => {
+                    let mut ev = ReplyEvent {
+                        chan: self.name.clone(),
+                        id,
+                        serial,
+                        outcome,
+                    };
                     match waiter {
                         Waiter::Sync(tx) => {
                             if let Some(h) = &hooks.reply {
@@ -679,7 +837,12 @@ impl Inner {
                             if let Some(h) = &hooks.callback {
                                 h(&mut ev);
                             }
-                            let ReplyEvent { chan, id, serial, outcome } = ev;
+                            let ReplyEvent {
+                                chan,
+                                id,
+                                serial,
+                                outcome,
+                            } = ev;
                             f(CallbackInfo {
                                 id,
                                 serial,
@@ -692,7 +855,17 @@ impl Inner {
                         }
                     }
                 }
-                Deferred::Lost { id, reason, waiters, callbacks } => {
+                Deferred::Callbacks(callbacks) => {
+                    for f in callbacks {
+                        f();
+                    }
+                }
+                Deferred::Lost {
+                    id,
+                    reason,
+                    waiters,
+                    callbacks,
+                } => {
                     for (serial, waiter) in waiters {
                         match waiter {
                             Waiter::Sync(tx) => {
@@ -713,7 +886,11 @@ impl Inner {
                         f();
                     }
                     if let Some(h) = &hooks.lost {
-                        h(&LostEvent { chan: self.name.clone(), id, reason });
+                        h(&LostEvent {
+                            chan: self.name.clone(),
+                            id,
+                            reason,
+                        });
                     }
                 }
             }
@@ -721,28 +898,62 @@ impl Inner {
     }
 
     fn evaluate(self: &Arc<Self>, hooks: &Hooks, request: Request, evaluator: Arc<dyn Evaluator>) {
-        let Request { conn, id, kind, serial, script } = request;
-        let responder = Responder { inner: Arc::downgrade(self), conn, kind, serial: serial.clone(), done: false };
-        let mut ev = EvalEvent { chan: self.name.clone(), id, kind, serial, script };
-        if let Some(h) = &hooks.eval {
-            match h(&mut ev) {
-                EvalDecision::Continue => {}
-                EvalDecision::Answer(result) => {
-                    responder.ok(result);
-                    return;
-                }
-                EvalDecision::Fail(outcome) => {
-                    responder.respond(outcome);
-                    return;
+        let Request {
+            conn,
+            id,
+            kind,
+            serial,
+            script,
+        } = request;
+        let responder = Responder {
+            inner: Arc::downgrade(self),
+            conn,
+            kind,
+            serial: serial.clone(),
+            done: false,
+        };
+        let (id, serial, script) = match &hooks.eval {
+            None => (id, serial, script),
+            Some(h) => {
+                let mut ev = EvalEvent {
+                    chan: self.name.clone(),
+                    id,
+                    kind,
+                    serial,
+                    script,
+                };
+                match h(&mut ev) {
+                    EvalDecision::Continue => (ev.id, ev.serial, ev.script),
+                    EvalDecision::Answer(result) => {
+                        responder.ok(result);
+                        return;
+                    }
+                    EvalDecision::Fail(outcome) => {
+                        responder.respond(outcome);
+                        return;
+                    }
                 }
             }
-        }
-        let EvalEvent { chan, id, kind, serial, script } = ev;
-        let incoming = Incoming { id, kind, serial, script, chan, channel: Channel { inner: self.clone() } };
+        };
+        let incoming = Incoming {
+            id,
+            kind,
+            serial,
+            script,
+            channel: Channel {
+                inner: self.clone(),
+            },
+        };
         evaluator.evaluate(incoming, responder);
     }
 
-    pub(crate) fn respond(self: &Arc<Self>, conn: ConnId, kind: RequestKind, serial: &Serial, outcome: &Outcome) -> bool {
+    pub(crate) fn respond(
+        self: &Arc<Self>,
+        conn: ConnId,
+        kind: RequestKind,
+        serial: &Serial,
+        outcome: &Outcome,
+    ) -> bool {
         let mut st = lock(&self.state);
         let sent = st.engine.respond(conn, kind, serial, outcome);
         let deferred = self.drain(&mut st);
@@ -773,8 +984,12 @@ impl Inner {
     }
 
     async fn connect(self: &Arc<Self>, id: &Id) -> Result<ConnId, Error> {
-        if let Some(h) = self.hooks().connecting {
-            h(&ConnectingEvent { chan: self.name.clone(), id: id.clone() }).map_err(Error::Connect)?;
+        if let Some(h) = &self.hooks().connecting {
+            h(&ConnectingEvent {
+                chan: self.name.clone(),
+                id: id.clone(),
+            })
+            .map_err(Error::Connect)?;
         }
         let transport = {
             let st = lock(&self.state);
@@ -787,20 +1002,27 @@ impl Inner {
             st.config.transport.clone()
         };
         if id.is_anonymous() {
-            return Err(Error::Connect("Remote comm is anonymous; cannot connect".into()));
+            return Err(Error::Connect(
+                "Remote comm is anonymous; cannot connect".into(),
+            ));
         }
         let host = id.host();
-        let port = id
-            .port_number()
-            .ok_or_else(|| Error::Connect(format!("expected integer but got \"{}\"", id.port_text())))?;
+        let port = id.port_number().ok_or_else(|| {
+            Error::Connect(format!("expected integer but got \"{}\"", id.port_text()))
+        })?;
         let stream = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))?;
-        if let Some(h) = self.hooks().connected {
-            let ev = ConnectedEvent { chan: self.name.clone(), id: id.clone(), host: host.clone(), port };
+        if let Some(h) = &self.hooks().connected {
+            let ev = ConnectedEvent {
+                chan: self.name.clone(),
+                id: id.clone(),
+                host: host.clone(),
+                port,
+            };
             h(&ev).map_err(Error::Connect)?;
         }
-        let (r, w) = transport::wrap(&transport, stream, Some(&host))
+        let halves = transport::wrap(&transport, stream, Some(&host))
             .await
             .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))?;
         let mut st = lock(&self.state);
@@ -812,7 +1034,7 @@ impl Inner {
             return Ok(c);
         }
         let conn = st.engine.outgoing(id.clone());
-        self.start_conn(&mut st, conn, r, w, false);
+        self.start_conn(&mut st, conn, halves, false);
         let deferred = self.drain(&mut st);
         drop(st);
         self.run(deferred);
@@ -828,10 +1050,17 @@ impl Inner {
         waiter: Option<Waiter>,
     ) -> Result<u64, Error> {
         // The connection can be lost between connecting and sending: then
-        // connect again, once.
-        for _ in 0..3 {
-            Inner::connect(self, id).await?;
+        // connect again. Without a `connecting` hook, an existing connection
+        // is used without a second look-up.
+        let hooked = self.hooks().connecting.is_some();
+        for attempt in 0..3 {
+            if hooked || attempt > 0 || lock(&self.state).engine.connection(id).is_none() {
+                Inner::connect(self, id).await?;
+            }
             let mut st = lock(&self.state);
+            if st.destroyed {
+                return Err(Error::Destroyed);
+            }
             if st.engine.connection(id).is_none() {
                 continue;
             }
@@ -842,7 +1071,7 @@ impl Inner {
             if let Some(w) = waiter {
                 st.waiters.insert(serial, w);
             }
-            let deferred = self.drain(&mut st);
+            let deferred = self.drain_with(&mut st, kind == RequestKind::Async);
             drop(st);
             self.run(deferred);
             return Ok(serial);
@@ -850,14 +1079,55 @@ impl Inner {
         Err(Error::Lost(tclcomm_wire::engine::REASON_LOST.into()))
     }
 
-    fn start_conn(self: &Arc<Self>, st: &mut State, conn: ConnId, r: BoxRead, w: BoxWrite, incoming: bool) {
+    fn start_conn(self: &Arc<Self>, st: &mut State, conn: ConnId, halves: Halves, incoming: bool) {
         let (tx, rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let queued = Arc::new(AtomicUsize::new(0));
-        st.conns.insert(conn, ConnEntry { tx, queued: queued.clone(), stop: stop.clone() });
-        self.handle.spawn(write_loop(w, rx, queued, stop.clone()));
         let deadline = incoming.then_some(st.config.limits.handshake_timeout);
-        self.handle.spawn(read_loop(Arc::downgrade(self), conn, r, stop, deadline));
+        let me = Arc::downgrade(self);
+        let direct = match halves {
+            Halves::Tcp(sock) => {
+                self.handle.spawn(write_loop(
+                    Writer::Tcp(sock.clone()),
+                    rx,
+                    queued.clone(),
+                    stop.clone(),
+                ));
+                self.handle.spawn(read_loop(
+                    me,
+                    conn,
+                    Reader::Tcp(sock.clone()),
+                    stop.clone(),
+                    deadline,
+                ));
+                Some(sock)
+            }
+            Halves::Boxed(r, w) => {
+                self.handle.spawn(write_loop(
+                    Writer::Boxed(w),
+                    rx,
+                    queued.clone(),
+                    stop.clone(),
+                ));
+                self.handle.spawn(read_loop(
+                    me,
+                    conn,
+                    Reader::Boxed(r),
+                    stop.clone(),
+                    deadline,
+                ));
+                None
+            }
+        };
+        st.conns.insert(
+            conn,
+            ConnEntry {
+                direct,
+                tx,
+                queued,
+                stop,
+            },
+        );
     }
 
     fn accept(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) {
@@ -870,19 +1140,30 @@ impl Inner {
             return;
         }
         let addr = ip_text(peer.ip());
-        if let Some(h) = self.hooks().incoming {
-            let ev = IncomingEvent { chan: self.name.clone(), addr: addr.clone(), remport: peer.port() };
+        if let Some(h) = &self.hooks().incoming {
+            let ev = IncomingEvent {
+                chan: self.name.clone(),
+                addr: addr.clone(),
+                remport: peer.port(),
+            };
             if let Err(e) = h(&ev) {
                 warn!(chan = %self.name, %peer, "incoming connection refused: {e}");
                 return;
             }
         }
-        let local = stream.local_addr().map(|a| ip_text(a.ip())).unwrap_or_default();
+        let local = stream
+            .local_addr()
+            .map(|a| ip_text(a.ip()))
+            .unwrap_or_default();
         let count = IncomingGuard::new(self.incoming.clone());
         let me = self.clone();
         self.handle.spawn(async move {
-            let wrapped = tokio::time::timeout(limits.handshake_timeout, transport::wrap(&transport, stream, None)).await;
-            let (r, w) = match wrapped {
+            let wrapped = tokio::time::timeout(
+                limits.handshake_timeout,
+                transport::wrap(&transport, stream, None),
+            )
+            .await;
+            let halves = match wrapped {
                 Ok(Ok(halves)) => halves,
                 Ok(Err(e)) => return debug!(%peer, "transport handshake failed: {e}"),
                 Err(_) => return debug!(%peer, "transport handshake timed out"),
@@ -892,7 +1173,7 @@ impl Inner {
                 return;
             }
             let conn = st.engine.accepted(&addr, peer.port(), &local);
-            me.start_conn(&mut st, conn, r, w, true);
+            me.start_conn(&mut st, conn, halves, true);
             drop(st);
             // Held until the connection's reader ends.
             me.hold_incoming(conn, count);
@@ -950,14 +1231,76 @@ async fn accept_loop(inner: Weak<Inner>, listener: TcpListener, stop: Cancellati
     }
 }
 
+/// The read side of a connection.
+enum Reader {
+    Tcp(Arc<TcpStream>),
+    Boxed(BoxRead),
+}
+
+impl Reader {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Reader::Tcp(s) => loop {
+                s.readable().await?;
+                match s.try_read(buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => return r,
+                }
+            },
+            Reader::Boxed(r) => r.read(buf).await,
+        }
+    }
+}
+
+/// The write side of a connection, used by its writer task.
+enum Writer {
+    Tcp(Arc<TcpStream>),
+    Boxed(BoxWrite),
+}
+
+impl Writer {
+    async fn write_all(&mut self, mut buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Writer::Tcp(s) => {
+                while !buf.is_empty() {
+                    s.writable().await?;
+                    match s.try_write(buf) {
+                        Ok(n) => buf = &buf[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            Writer::Boxed(w) => {
+                w.write_all(buf).await?;
+                w.flush().await
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        match self {
+            // Dropping the last handle closes the socket; shut the write
+            // side now so the peer sees EOF even while the reader lingers.
+            Writer::Tcp(s) => {
+                let _ = socket2::SockRef::from(&**s).shutdown(std::net::Shutdown::Write);
+            }
+            Writer::Boxed(w) => {
+                let _ = w.shutdown().await;
+            }
+        }
+    }
+}
+
 async fn read_loop(
     inner: Weak<Inner>,
     conn: ConnId,
-    mut r: BoxRead,
+    mut r: Reader,
     stop: CancellationToken,
     handshake_timeout: Option<Duration>,
 ) {
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut deadline = handshake_timeout.map(|t| tokio::time::Instant::now() + t);
     loop {
         let read = tokio::select! {
@@ -993,7 +1336,7 @@ async fn read_loop(
             }
             Ok(n) => {
                 inner.feed(conn, &buf[..n]);
-                if n == buf.len() && buf.len() < (1 << 20) {
+                if n == buf.len() && buf.len() < (1 << 22) {
                     buf.resize(buf.len() * 4, 0);
                 }
             }
@@ -1009,7 +1352,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 async fn write_loop(
-    mut w: BoxWrite,
+    mut w: Writer,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     queued: Arc<AtomicUsize>,
     stop: CancellationToken,
@@ -1047,7 +1390,7 @@ async fn write_loop(
             std::mem::take(&mut batch)
         };
         let wrote = tokio::select! {
-            r = async { w.write_all(&out).await?; w.flush().await } => r,
+            r = w.write_all(&out) => r,
             _ = &mut linger => Err(std::io::ErrorKind::TimedOut.into()),
         };
         queued.fetch_sub(n, Ordering::AcqRel);

@@ -75,18 +75,37 @@ impl Error {
 /// results; 1 is an error; 3 and 4 become Tcl's "outside of a loop" errors;
 /// other codes are errors carrying that code.
 pub fn outcome_to_result(outcome: Outcome) -> Result<String, Error> {
-    let Outcome { code, result, errorinfo, errorcode } = outcome;
+    let Outcome {
+        code,
+        result,
+        errorinfo,
+        errorcode,
+    } = outcome;
     let (message, errorcode) = match &code {
         Code::Ok | Code::Return => return Ok(result),
-        Code::Break => ("invoked \"break\" outside of a loop".to_string(), "TCL RESULT UNEXPECTED".to_string()),
-        Code::Continue => ("invoked \"continue\" outside of a loop".to_string(), "TCL RESULT UNEXPECTED".to_string()),
+        Code::Break => (
+            "invoked \"break\" outside of a loop".to_string(),
+            "TCL RESULT UNEXPECTED".to_string(),
+        ),
+        Code::Continue => (
+            "invoked \"continue\" outside of a loop".to_string(),
+            "TCL RESULT UNEXPECTED".to_string(),
+        ),
         Code::Invalid(text) => (
-            format!("bad completion code \"{text}\": must be ok, error, return, break, continue, or an integer"),
+            format!(
+                "bad completion code \"{text}\": must be ok, error, return, break, continue, or an integer"
+            ),
             errorcode,
         ),
         Code::Error | Code::Other(_) => (result.clone(), errorcode),
     };
-    Err(Error::Remote(RemoteError { code, message, result, errorinfo, errorcode }))
+    Err(Error::Remote(RemoteError {
+        code,
+        message,
+        result,
+        errorinfo,
+        errorcode,
+    }))
 }
 
 /// Tcl's text for an I/O error, as `socket` reports it (`connection refused`,

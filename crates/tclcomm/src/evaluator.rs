@@ -9,7 +9,6 @@ use tclcomm_wire::{Code, Id, Outcome, Serial};
 
 use crate::channel::Inner;
 
-
 /// A request received from a peer.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -21,8 +20,6 @@ pub struct Incoming {
     pub serial: Serial,
     /// The script fragments, to be joined with Tcl's `concat` rules.
     pub script: Vec<String>,
-    /// The name of the channel it arrived on.
-    pub chan: String,
     /// The channel it arrived on: to send back to the requester (over the
     /// same connection) while evaluating.
     pub channel: crate::Channel,
@@ -69,7 +66,11 @@ pub struct Responder {
 
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder").field("conn", &self.conn).field("kind", &self.kind).field("serial", &self.serial).finish()
+        f.debug_struct("Responder")
+            .field("conn", &self.conn)
+            .field("kind", &self.kind)
+            .field("serial", &self.serial)
+            .finish()
     }
 }
 
@@ -78,6 +79,9 @@ impl Responder {
     /// answer was dropped). For `async` requests nothing is sent.
     pub fn respond(mut self, outcome: Outcome) -> bool {
         self.done = true;
+        if self.kind == RequestKind::Async {
+            return self.inner.upgrade().is_some_and(|i| i.conn_open(self.conn));
+        }
         match self.inner.upgrade() {
             Some(inner) => Inner::respond(&inner, self.conn, self.kind, &self.serial, &outcome),
             None => false,
@@ -90,9 +94,19 @@ impl Responder {
     }
 
     /// Answers with an error (code 1).
-    pub fn error(self, message: impl Into<String>, errorinfo: impl Into<String>, errorcode: impl Into<String>) -> bool {
+    pub fn error(
+        self,
+        message: impl Into<String>,
+        errorinfo: impl Into<String>,
+        errorcode: impl Into<String>,
+    ) -> bool {
         let result = message.into();
-        self.respond(Outcome { code: Code::Error, result, errorinfo: errorinfo.into(), errorcode: errorcode.into() })
+        self.respond(Outcome {
+            code: Code::Error,
+            result,
+            errorinfo: errorinfo.into(),
+            errorcode: errorcode.into(),
+        })
     }
 
     /// Whether the requester's connection is still open.
@@ -175,8 +189,16 @@ pub fn dispatch(dispatcher: &crate::Dispatcher, request: &Incoming) -> Outcome {
         Err(e) => Outcome {
             code: Code::from(i64::from(e.code())),
             result: e.message().to_string(),
-            errorinfo: if e.is_error() { e.errorinfo().to_string() } else { String::new() },
-            errorcode: if e.is_error() { e.errorcode().to_string() } else { String::new() },
+            errorinfo: if e.is_error() {
+                e.errorinfo().to_string()
+            } else {
+                String::new()
+            },
+            errorcode: if e.is_error() {
+                e.errorcode().to_string()
+            } else {
+                String::new()
+            },
         },
     }
 }

@@ -60,10 +60,12 @@ pub use channel::{CallbackInfo, Channel, Script, channels};
 pub use config::{Config, Limits, Port};
 pub use dispatch::{Dispatcher, TclError};
 pub use error::{Error, RemoteError, outcome_to_result};
-pub use evaluator::{Blocking, Evaluator, Incoming, Responder, dispatch as dispatch_request, remoteid};
+pub use evaluator::{
+    Blocking, Evaluator, Incoming, Responder, dispatch as dispatch_request, remoteid,
+};
 pub use hooks::{
-    ConnectedEvent, ConnectingEvent, EvalDecision, EvalEvent, HookKind, IncomingEvent, LostEvent, Refusal,
-    ReplyEvent,
+    ConnectedEvent, ConnectingEvent, EvalDecision, EvalEvent, HookKind, IncomingEvent, LostEvent,
+    Refusal, ReplyEvent,
 };
 pub use tclcomm_wire::engine::RequestKind;
 pub use tclcomm_wire::{Code, Id, Outcome, Serial};

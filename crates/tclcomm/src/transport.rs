@@ -81,7 +81,11 @@ impl TlsConfig {
             .with_root_certificates(roots)
             .with_client_auth_cert(certs, key)
             .map_err(|e| TlsError(e.to_string()))?;
-        Ok(TlsConfig { server: Some(Arc::new(server)), client: Arc::new(client), server_name: None })
+        Ok(TlsConfig {
+            server: Some(Arc::new(server)),
+            client: Arc::new(client),
+            server_name: None,
+        })
     }
 
     /// Sets the name verified in the server's certificate.
@@ -91,35 +95,48 @@ impl TlsConfig {
     }
 }
 
-/// Splits an open TCP connection into halves, wrapping it in TLS first if
-/// configured. `host` is the name dialled (for an outgoing connection).
+/// An open connection, ready for the reader and writer.
+pub(crate) enum Halves {
+    /// Plain TCP: one socket shared by reader and writers, so that a writer
+    /// can write directly when nothing is queued (no task hop).
+    Tcp(Arc<TcpStream>),
+    /// Anything else (TLS): separate halves, written by the writer task.
+    Boxed(BoxRead, BoxWrite),
+}
+
+/// Prepares an open TCP connection, wrapping it in TLS first if configured.
+/// `outgoing_host` is the name dialled (for an outgoing connection).
 pub(crate) async fn wrap(
     transport: &Transport,
     stream: TcpStream,
     outgoing_host: Option<&str>,
-) -> io::Result<(BoxRead, BoxWrite)> {
+) -> io::Result<Halves> {
     let _ = stream.set_nodelay(true);
     match transport {
-        Transport::Tcp => {
-            let (r, w) = stream.into_split();
-            Ok((Box::new(r), Box::new(w)))
-        }
+        Transport::Tcp => Ok(Halves::Tcp(Arc::new(stream))),
         Transport::Tls(tls) => match outgoing_host {
             Some(host) => {
                 let name = tls.server_name.clone().unwrap_or_else(|| host.to_string());
                 let name = rustls::pki_types::ServerName::try_from(name)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let s = tokio_rustls::TlsConnector::from(tls.client.clone()).connect(name, stream).await?;
+                let s = tokio_rustls::TlsConnector::from(tls.client.clone())
+                    .connect(name, stream)
+                    .await?;
                 let (r, w) = tokio::io::split(s);
-                Ok((Box::new(r), Box::new(w)))
+                Ok(Halves::Boxed(Box::new(r), Box::new(w)))
             }
             None => {
                 let server = tls.server.clone().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "TLS transport has no server configuration")
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "TLS transport has no server configuration",
+                    )
                 })?;
-                let s = tokio_rustls::TlsAcceptor::from(server).accept(stream).await?;
+                let s = tokio_rustls::TlsAcceptor::from(server)
+                    .accept(stream)
+                    .await?;
                 let (r, w) = tokio::io::split(s);
-                Ok((Box::new(r), Box::new(w)))
+                Ok(Halves::Boxed(Box::new(r), Box::new(w)))
             }
         },
     }

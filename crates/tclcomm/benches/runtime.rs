@@ -1,0 +1,139 @@
+//! Runtime benchmarks, measured side by side in one run (run with `cargo
+//! bench -p tclcomm --bench runtime`; `-- --quick` for a short run):
+//! - sync round trips Rust↔Rust against a plain blocking TCP ping-pong of
+//!   the same message sizes (target: ≥ 80%);
+//! - async bursts of 20,000 / 80,000 / 200,000 messages (target: flat rate,
+//!   ≥ 100× tcllib's ~15k/s at 20,000);
+//! - a 50 MB sync send full of special characters (target: < 1 s).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tclcomm::{Channel, Config, Dispatcher, Script};
+
+fn ping_pong(request: usize, reply: usize, iterations: usize) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = vec![0u8; request];
+        let out = vec![b'y'; reply];
+        while s.read_exact(&mut buf).is_ok() {
+            if s.write_all(&out).is_err() {
+                break;
+            }
+        }
+    });
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    let msg = vec![b'x'; request];
+    let mut buf = vec![0u8; reply];
+    for _ in 0..iterations / 10 {
+        c.write_all(&msg).unwrap();
+        c.read_exact(&mut buf).unwrap();
+    }
+    let t = Instant::now();
+    for _ in 0..iterations {
+        c.write_all(&msg).unwrap();
+        c.read_exact(&mut buf).unwrap();
+    }
+    let rate = iterations as f64 / t.elapsed().as_secs_f64();
+    drop(c);
+    server.join().unwrap();
+    rate
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counter = Arc::new(AtomicUsize::new(0));
+    let d = Dispatcher::new();
+    d.register("ping", |_c, _a| Ok("pong".into()));
+    let c2 = counter.clone();
+    d.register("tick", move |_c, _a| {
+        c2.fetch_add(1, Ordering::Relaxed);
+        Ok(String::new())
+    });
+    d.register("echo", |_c, a| Ok(a.first().cloned().unwrap_or_default()));
+    let server = rt
+        .block_on(Channel::new(Config::listening().evaluator(d)))
+        .unwrap();
+    let client = rt.block_on(Channel::new(Config::new())).unwrap();
+    let id = server.self_id();
+
+    // Sync round trips, then the same message sizes over plain TCP.
+    let n = if quick { 2_000 } else { 20_000 };
+    let sync_rate = rt.block_on(async {
+        for _ in 0..n / 10 {
+            client.send(id.clone(), "ping").await.unwrap();
+        }
+        let t = Instant::now();
+        for _ in 0..n {
+            client.send(id.clone(), "ping").await.unwrap();
+        }
+        n as f64 / t.elapsed().as_secs_f64()
+    });
+    // `{send 123 ping}\n` and `{reply 123 {return -code 0 pong}}\n`
+    let tcp_rate = ping_pong(16, 35, n);
+    println!(
+        "sync round trips: tclcomm {sync_rate:.0}/s, plain TCP ping-pong {tcp_rate:.0}/s, ratio {:.2} (target >= 0.80)",
+        sync_rate / tcp_rate
+    );
+
+    // Async bursts: send N, then one sync send that arrives after all of
+    // them (same connection, in order), so the time covers their execution.
+    let bursts: &[usize] = if quick {
+        &[20_000]
+    } else {
+        &[20_000, 80_000, 200_000]
+    };
+    for &burst in bursts {
+        counter.store(0, Ordering::Relaxed);
+        let t = Instant::now();
+        rt.block_on(async {
+            for _ in 0..burst {
+                client.send_async(id.clone(), "tick").await.unwrap();
+            }
+            client.send(id.clone(), "ping").await.unwrap();
+        });
+        let el = t.elapsed();
+        assert_eq!(counter.load(Ordering::Relaxed), burst);
+        println!(
+            "async burst of {burst}: {:.0} messages/s ({:.0}x tcllib's ~15k/s)",
+            burst as f64 / el.as_secs_f64(),
+            burst as f64 / el.as_secs_f64() / 15_000.0
+        );
+    }
+
+    // Big payloads full of special characters, echoed back.
+    let sizes: &[usize] = if quick {
+        &[1 << 20]
+    } else {
+        &[1 << 20, 10 << 20, 50 << 20]
+    };
+    let unit = "{\"}[$;\\\n\t\0é😀 }";
+    for &size in sizes {
+        let payload = unit.repeat(size / unit.len());
+        let script = Script::command(["echo", payload.as_str()]);
+        let t = Instant::now();
+        let got = rt
+            .block_on(client.send_timeout(id.clone(), script, Duration::from_secs(120)))
+            .unwrap();
+        let el = t.elapsed();
+        assert!(got == payload);
+        println!(
+            "sync echo of {} MB of special characters: {:.3} s",
+            size >> 20,
+            el.as_secs_f64()
+        );
+    }
+}
