@@ -119,6 +119,8 @@ impl CallbackInfo {
 }
 
 type CallbackFn = Box<dyn FnOnce(CallbackInfo) + Send>;
+/// Runs when a connection goes away (a responder's `on_lost`).
+type LostCallback = Box<dyn FnOnce() + Send>;
 
 enum Waiter {
     Sync(oneshot::Sender<Result<Outcome, String>>),
@@ -140,7 +142,7 @@ struct State {
     evaluator: Arc<dyn Evaluator>,
     conns: HashMap<ConnId, ConnEntry>,
     waiters: HashMap<u64, Waiter>,
-    lost_callbacks: HashMap<ConnId, Vec<Box<dyn FnOnce() + Send>>>,
+    lost_callbacks: HashMap<ConnId, Vec<LostCallback>>,
     listener: Option<CancellationToken>,
     port: u16,
     destroyed: bool,
@@ -158,9 +160,9 @@ enum Deferred {
         id: Id,
         reason: String,
         waiters: Vec<(u64, Waiter)>,
-        callbacks: Vec<Box<dyn FnOnce() + Send>>,
+        callbacks: Vec<LostCallback>,
     },
-    Callbacks(Vec<Box<dyn FnOnce() + Send>>),
+    Callbacks(Vec<LostCallback>),
 }
 
 /// The shared state behind [`Channel`] handles.
@@ -670,7 +672,7 @@ impl Inner {
         lock(&self.state).engine.is_open(conn)
     }
 
-    pub(crate) fn on_conn_lost(self: &Arc<Self>, conn: ConnId, f: Box<dyn FnOnce() + Send>) {
+    pub(crate) fn on_conn_lost(self: &Arc<Self>, conn: ConnId, f: LostCallback) {
         let mut st = lock(&self.state);
         if st.engine.is_open(conn) {
             st.lost_callbacks.entry(conn).or_default().push(f);
@@ -706,7 +708,7 @@ impl Inner {
     /// throughput matters more than the latency of one message).
     fn drain_with(&self, st: &mut State, batch: bool) -> Vec<Deferred> {
         let mut deferred = Vec::new();
-        let mut closing: Vec<(ConnId, Vec<Box<dyn FnOnce() + Send>>)> = Vec::new();
+        let mut closing: Vec<(ConnId, Vec<LostCallback>)> = Vec::new();
         while let Some(action) = st.engine.poll_action() {
             match action {
                 Action::Write { conn, bytes } => {
