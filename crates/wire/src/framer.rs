@@ -84,8 +84,20 @@ pub struct Framer {
     /// of `buf` while still in cache: `buf` then holds about one read, and
     /// a complete word needs no second pass to become a `String`.
     word: String,
+    /// Large braced groups at the top level of the pending word, as
+    /// `(open, close)` offsets of their braces in the word, found while
+    /// framing; `info complete` jumps over them instead of scanning them a
+    /// second time (see [`crate::script::info_complete_with_groups`]).
+    groups: Vec<(usize, usize)>,
+    /// Offset in the pending word of the open brace of the top-level group
+    /// being scanned, if any.
+    group_open: Option<usize>,
     failed: Option<FrameError>,
 }
+
+/// Braced groups shorter than this are not recorded for `info complete`:
+/// scanning them again is cheaper than remembering them.
+const GROUP_MIN: usize = 4096;
 
 impl Default for Framer {
     fn default() -> Self {
@@ -102,6 +114,8 @@ impl Framer {
             start: 0,
             scan: Scan::Between,
             word: String::new(),
+            groups: Vec::new(),
+            group_open: None,
             failed: None,
         }
     }
@@ -162,6 +176,8 @@ impl Framer {
         let left = self.buffered();
         self.buf = Vec::new();
         self.word = String::new();
+        self.groups = Vec::new();
+        self.group_open = None;
         self.start = 0;
         self.scan = Scan::Between;
         if left == 0 {
@@ -175,6 +191,8 @@ impl Framer {
         self.failed = Some(e.clone());
         self.buf = Vec::new();
         self.word = String::new();
+        self.groups = Vec::new();
+        self.group_open = None;
         self.start = 0;
         self.scan = Scan::Between;
         e
@@ -216,7 +234,16 @@ impl Framer {
                     };
                 }
                 Scan::Brace { pos, depth } => {
-                    let (pos, depth, closed) = scan_braces(&self.buf, pos, depth);
+                    // Offset in the word of `buf[i]` is `i - start + word_len`.
+                    let mut groups = Groups {
+                        base: self.word.len(),
+                        start: self.start,
+                        open: self.group_open,
+                        min: GROUP_MIN,
+                        found: &mut self.groups,
+                    };
+                    let (pos, depth, closed) = scan_braces(&self.buf, pos, depth, &mut groups);
+                    self.group_open = groups.open;
                     if closed {
                         // `pos` is just past the closing brace.
                         return Ok(Some((self.start, pos - 1, pos)));
@@ -291,31 +318,103 @@ impl Framer {
         let last = std::str::from_utf8(&self.buf[from..to]).map_err(|_| FrameError::InvalidUtf8)?;
         let mut word = std::mem::take(&mut self.word);
         word.push_str(last);
-        if !crate::script::info_complete(&word) {
+        let groups = std::mem::take(&mut self.groups);
+        self.group_open = None;
+        if !crate::script::info_complete_with_groups(&word, &groups) {
             return Err(FrameError::Incomplete);
         }
+        // Keep the (cleared) allocation for the next word's groups.
+        self.groups = groups;
+        self.groups.clear();
         self.scan = Scan::Between;
         self.start = resume;
         Ok(word)
     }
 }
 
+/// Records the top-level braced groups of a word during a brace scan.
+struct Groups<'a> {
+    /// Length of the part of the word already moved out of the buffer.
+    base: usize,
+    /// Index in the buffer of the first byte of the word not moved out.
+    start: usize,
+    /// Offset in the word of the open brace of the current group.
+    open: Option<usize>,
+    /// Shortest group recorded (close minus open).
+    min: usize,
+    found: &'a mut Vec<(usize, usize)>,
+}
+
+impl Groups<'_> {
+    #[inline]
+    fn offset(&self, i: usize) -> usize {
+        i - self.start + self.base
+    }
+}
+
+/// Byte classes for the brace scan: 1 for `{`, `}` and `\`, 0 otherwise.
+static BRACE_SPECIAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'{' as usize] = 1;
+    t[b'}' as usize] = 1;
+    t[b'\\' as usize] = 1;
+    t
+};
+
+/// Index of the first `{`, `}` or `\` at or after `pos` (or `buf.len()`).
+/// Looks at a few bytes one by one first, which is cheapest when specials
+/// are dense, and hands longer runs to `memchr3`.
+#[inline]
+fn next_brace_special(buf: &[u8], pos: usize) -> usize {
+    const PROBE: usize = 64;
+    let probe_end = buf.len().min(pos + PROBE);
+    if let Some(off) = buf[pos..probe_end]
+        .iter()
+        .position(|&b| BRACE_SPECIAL[usize::from(b)] != 0)
+    {
+        return pos + off;
+    }
+    match memchr::memchr3(b'{', b'}', b'\\', &buf[probe_end..]) {
+        Some(off) => probe_end + off,
+        None => buf.len(),
+    }
+}
+
 /// Continues a brace scan at `pos` with `depth` open braces. Returns the new
 /// position, depth, and whether the word closed (then `pos` is just past the
 /// closing brace). Stops before a backslash that ends the buffer, since what
-/// follows it decides whether it escapes a brace.
-fn scan_braces(buf: &[u8], mut pos: usize, mut depth: usize) -> (usize, usize, bool) {
-    while let Some(off) = buf[pos..]
-        .iter()
-        .position(|&b| matches!(b, b'{' | b'}' | b'\\'))
-    {
-        pos += off;
-        match buf[pos] {
-            b'{' => depth += 1,
+/// follows it decides whether it escapes a brace. Top-level groups of at
+/// least [`GROUP_MIN`] bytes are recorded in `groups`.
+fn scan_braces(
+    buf: &[u8],
+    mut pos: usize,
+    mut depth: usize,
+    groups: &mut Groups<'_>,
+) -> (usize, usize, bool) {
+    loop {
+        pos = next_brace_special(buf, pos);
+        let Some(&b) = buf.get(pos) else {
+            return (buf.len(), depth, false);
+        };
+        match b {
+            b'{' => {
+                depth += 1;
+                if depth == 2 {
+                    groups.open = Some(groups.offset(pos));
+                }
+            }
             b'}' => {
                 depth -= 1;
                 if depth == 0 {
                     return (pos + 1, 0, true);
+                }
+                if depth == 1
+                    && let Some(open) = groups.open.take()
+                {
+                    let close = groups.offset(pos);
+                    if close - open >= groups.min {
+                        groups.found.push((open, close));
+                    }
                 }
             }
             _ => match buf.get(pos + 1) {
@@ -327,7 +426,6 @@ fn scan_braces(buf: &[u8], mut pos: usize, mut depth: usize) -> (usize, usize, b
         }
         pos += 1;
     }
-    (buf.len(), depth, false)
 }
 
 /// The length of the leading whitespace of `bytes` if a non-space character
@@ -441,13 +539,83 @@ fn is_unicode_space(c: char) -> bool {
 mod tests {
     use super::*;
 
+    fn scan(buf: &[u8]) -> (usize, usize, bool) {
+        scan_groups(buf).0
+    }
+
+    fn scan_groups(buf: &[u8]) -> ((usize, usize, bool), Vec<(usize, usize)>) {
+        let mut found = Vec::new();
+        let mut g = Groups {
+            base: 0,
+            start: 0,
+            open: None,
+            min: 0,
+            found: &mut found,
+        };
+        let r = scan_braces(buf, 0, 1, &mut g);
+        (r, found)
+    }
+
+    /// `info complete` with the groups the framer finds gives the same
+    /// answer as without them, on every word the framer can deliver.
+    #[test]
+    fn group_hints_do_not_change_completeness() {
+        let alphabet: &[&str] = &[
+            "{", "}", "\\", "\n", " ", "\"", "[", "]", "$", "a", "*", "(", ")", ";", "#", "\t",
+            "{*}", "é",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut checked = 0;
+        for _ in 0..60_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let mut r = seed;
+            let mut w = String::new();
+            for _ in 0..len {
+                r = r
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                w.push_str(alphabet[(r >> 33) as usize % alphabet.len()]);
+            }
+            let ((pos, _, closed), groups) = scan_groups(w.as_bytes());
+            if closed || pos < w.len() {
+                continue;
+            }
+            checked += 1;
+            assert_eq!(
+                crate::script::info_complete_with_groups(&w, &groups),
+                crate::script::info_complete(&w),
+                "{w:?} {groups:?}"
+            );
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
+
     #[test]
     fn braces_and_escapes() {
-        assert_eq!(scan_braces(b"a}", 0, 1), (2, 0, true));
-        assert_eq!(scan_braces(b"a\\}b}", 0, 1), (5, 0, true));
-        assert_eq!(scan_braces(b"\\\\}", 0, 1), (3, 0, true));
-        assert_eq!(scan_braces(b"a\\", 0, 1), (1, 1, false));
-        assert_eq!(scan_braces(b"{a}", 0, 1), (3, 1, false));
+        assert_eq!(scan(b"a}"), (2, 0, true));
+        assert_eq!(scan(b"a\\}b}"), (5, 0, true));
+        assert_eq!(scan(b"\\\\}"), (3, 0, true));
+        assert_eq!(scan(b"a\\"), (1, 1, false));
+        assert_eq!(scan(b"{a}"), (3, 1, false));
+    }
+
+    #[test]
+    fn long_groups_are_recorded() {
+        let inner = format!("x {{{}}} y", "a\\}{b}".repeat(2000));
+        let wire = format!("{{{inner}}}\n");
+        let mut f = Framer::default();
+        let cut = wire.len() - 2;
+        for chunk in wire.as_bytes()[..cut].chunks(777) {
+            f.feed(chunk);
+            assert_eq!(f.next_word(), Ok(None));
+        }
+        assert_eq!(f.groups, [(2, inner.len() - 3)]);
+        f.feed(&wire.as_bytes()[cut..]);
+        assert_eq!(f.next_word(), Ok(Some(inner)));
+        assert!(f.groups.is_empty());
     }
 
     #[test]

@@ -62,8 +62,23 @@ where
 /// [`MAX_NESTING`] levels are reported incomplete rather than risking the
 /// stack.
 pub fn info_complete(script: &str) -> bool {
+    info_complete_with_groups(script, &[])
+}
+
+/// [`info_complete`] for a script whose braced groups `groups` (sorted
+/// `(open, close)` byte offsets of matching braces, as the framer finds them
+/// while framing) are already known: when the parser meets a word starting
+/// at one of those open braces it jumps to the close instead of scanning the
+/// group again.
+///
+/// The result is the same as [`info_complete`]'s as long as each `close` is
+/// where Tcl_ParseBraces would stop for a word starting at `open`, which
+/// holds for any brace matching that skips `\` and the byte after it (the
+/// framer's and Tcl's).
+pub(crate) fn info_complete_with_groups(script: &str, groups: &[(usize, usize)]) -> bool {
     let p = Parser {
         b: script.as_bytes(),
+        groups,
     };
     let end = p.b.len();
     let mut pos = 0;
@@ -90,6 +105,38 @@ pub const MAX_NESTING: usize = 1000;
 /// error (after which `inc` tells whether the error was a missing close).
 struct Parser<'a> {
     b: &'a [u8],
+    /// Known braced groups (see [`info_complete_with_groups`]).
+    groups: &'a [(usize, usize)],
+}
+
+/// 1 for the bytes that matter inside braces: `{`, `}` and `\\`.
+static BRACE_SPECIAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'{' as usize] = 1;
+    t[b'}' as usize] = 1;
+    t[b'\\' as usize] = 1;
+    t
+};
+
+/// Index of the first `{`, `}` or `\\` at or after `pos` (or `b.len()`):
+/// a few bytes one by one (cheapest when they are dense), then `memchr3`.
+#[inline]
+fn next_brace_special(b: &[u8], pos: usize) -> usize {
+    const PROBE: usize = 64;
+    let Some(rest) = b.get(pos..) else {
+        return b.len();
+    };
+    let probe = rest.len().min(PROBE);
+    if let Some(off) = rest[..probe]
+        .iter()
+        .position(|&c| BRACE_SPECIAL[usize::from(c)] != 0)
+    {
+        return pos + off;
+    }
+    match memchr::memchr3(b'{', b'}', b'\\', &rest[probe..]) {
+        Some(off) => pos + probe + off,
+        None => b.len(),
+    }
 }
 
 /// Character types of Tcl's parser (tclParse.c `CHAR_TYPE`).
@@ -267,11 +314,18 @@ impl Parser<'_> {
     /// Tcl_ParseBraces. Returns (position after `}`, whether the braces held
     /// exactly `*`).
     fn braces(&self, start: usize, inc: &mut bool) -> Result<(usize, bool), ()> {
+        if let Ok(i) = self.groups.binary_search_by_key(&start, |g| g.0) {
+            let close = self.groups[i].1;
+            return Ok((
+                close + 1,
+                close == start + 2 && self.at(start + 1) == Some(b'*'),
+            ));
+        }
         let end = self.b.len();
         let mut level = 1usize;
         let mut p = start;
         loop {
-            p += 1;
+            p = next_brace_special(self.b, p + 1);
             let Some(c) = self.at(p) else {
                 *inc = true;
                 return Err(());
