@@ -1,0 +1,121 @@
+//! [`eval_comm`]: evaluate received script fragments as tcllib comm does.
+
+use std::rc::Rc;
+
+use tclcomm_wire::{Code, Outcome};
+
+use crate::{Interp, Obj};
+
+/// The evaluation step of tcllib `comm::commExec` (comm 4.7, main-interp
+/// case), verbatim:
+///
+/// ```tcl
+/// set thecmd [concat [list uplevel \#0] $buffer]
+/// set err    [catch $thecmd ret]
+/// ```
+///
+/// followed by what `commSendReply` reads (`global errorInfo errorCode`).
+/// Running the same bytecode shape (a compiled `catch` of a non-literal
+/// script inside a procedure body) makes Tcl produce the same `errorInfo`
+/// frames, down to `invoked from within "catch $thecmd ret"`.
+const LAMBDA: &str = r#"{buffer} {
+    set thecmd [concat [list uplevel \#0] $buffer]
+    set err    [catch $thecmd ret]
+    if {$err == 1} {
+        global errorInfo errorCode
+        return [list $err $ret $errorInfo $errorCode]
+    }
+    list $err $ret
+}"#;
+
+const CACHE_KEY: &str = "tclcomm-tcl::eval_comm";
+
+/// The lambda value, kept per interpreter so `apply` compiles it once.
+struct Lambda(Obj);
+
+/// Evaluates the script fragments of a `send`/`async`/`command` message at
+/// global level with tcllib comm's semantics, and returns what comm would
+/// put in the `reply`/`callback`.
+///
+/// The fragments are joined with `concat` semantics (Tk-`send` double
+/// evaluation: `set b {hello world}` as three fragments runs
+/// `set b hello world`), the completion code is `catch`'s (a top-level
+/// `return -code error x` yields code 2, `break` code 3), and for code 1
+/// `errorinfo`/`errorcode` are the global `::errorInfo`/`::errorCode`
+/// afterwards, including tcllib's own frames:
+///
+/// ```text
+/// my info
+///     ("uplevel" body line 1)
+///     invoked from within
+/// "uplevel #0 {error boom {my info} {MY CODE}}"
+///     invoked from within
+/// "catch $thecmd ret"
+/// ```
+///
+/// For other codes `errorinfo` and `errorcode` are empty (not transmitted).
+///
+/// The one input tcllib has that this function does not is the payload's
+/// original wire text: the fragments are re-quoted as a canonical Tcl list,
+/// which is byte-identical for payloads built with `list` (every comm
+/// sender) and only changes the quoting shown in `errorInfo` otherwise.
+pub fn eval_comm(interp: Interp<'_>, fragments: &[String]) -> Outcome {
+    let lambda = match interp.assoc_data::<Lambda>(CACHE_KEY) {
+        Some(l) => l,
+        None => {
+            let l = Rc::new(Lambda(Obj::string(LAMBDA)));
+            interp.set_assoc_data(CACHE_KEY, l.clone());
+            l
+        }
+    };
+    // A pure string, not a list: `concat` then joins trimmed strings, as it
+    // does for tcllib's `$buffer` taken from the received message.
+    let buffer = Obj::string(&Obj::list_of(fragments).to_str());
+    let r = interp.eval_objv(&[Obj::string("::apply"), lambda.0.clone(), buffer]);
+    match r {
+        Ok(list) => outcome_of(&list),
+        // Only if `apply` itself failed (e.g. redefined by a script).
+        Err(e) => Outcome {
+            code: code_of(i64::from(e.code)),
+            result: e.result,
+            errorinfo: e.errorinfo.unwrap_or_default(),
+            errorcode: e.errorcode.unwrap_or_default(),
+        },
+    }
+}
+
+fn outcome_of(list: &Obj) -> Outcome {
+    let items = list.list_elements().unwrap_or_default();
+    let text = |i: usize| {
+        items
+            .get(i)
+            .map(|o| o.to_str().into_owned())
+            .unwrap_or_default()
+    };
+    let code = items.first().and_then(|c| c.to_i64().ok()).unwrap_or(1);
+    Outcome {
+        code: code_of(code),
+        result: text(1),
+        errorinfo: text(2),
+        errorcode: text(3),
+    }
+}
+
+/// The wire [`Code`] of a numeric completion code.
+pub fn code_of(code: i64) -> Code {
+    match code {
+        0 => Code::Ok,
+        1 => Code::Error,
+        2 => Code::Return,
+        3 => Code::Break,
+        4 => Code::Continue,
+        n => Code::Other(n),
+    }
+}
+
+impl Interp<'_> {
+    /// [`eval_comm`] as a method.
+    pub fn eval_comm(&self, fragments: &[String]) -> Outcome {
+        eval_comm(*self, fragments)
+    }
+}

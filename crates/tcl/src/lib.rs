@@ -1,0 +1,71 @@
+//! Safe bindings to Tcl 8.6 for tclcomm, and the embedded evaluator with
+//! tcllib `comm` semantics.
+//!
+//! ```
+//! use tclcomm_tcl::{Interpreter, Obj, eval_comm};
+//! use tclcomm_wire::Code;
+//!
+//! # fn main() -> Result<(), tclcomm_tcl::Exception> {
+//! let tcl = Interpreter::new()?; // feature `embed`
+//! let interp = tcl.interp();
+//!
+//! // A Rust command: a closure over the words of the call.
+//! interp.create_command("add", |i, objv| {
+//!     if objv.len() != 3 {
+//!         return Err(i.wrong_num_args(objv, 1, "a b"));
+//!     }
+//!     Ok(Obj::int(objv[1].to_i64()? + objv[2].to_i64()?))
+//! });
+//! assert_eq!(interp.eval("add 2 [add 1 2]")?.to_str(), "5");
+//!
+//! // Errors carry message, errorCode and errorInfo.
+//! let e = interp.eval("add 1").unwrap_err();
+//! assert_eq!(e.result, "wrong # args: should be \"add a b\"");
+//! assert_eq!(e.errorcode.as_deref(), Some("TCL WRONGARGS"));
+//!
+//! // What a comm peer would get back for `comm send id {expr 1/0}`.
+//! let out = eval_comm(interp, &["expr 1/0".to_string()]);
+//! assert_eq!(out.code, Code::Error);
+//! assert_eq!(out.errorcode, "ARITH DIVZERO {divide by zero}");
+//! assert!(out.errorinfo.ends_with("invoked from within\n\"catch $thecmd ret\""));
+//! # Ok(()) }
+//! ```
+//!
+//! # Layers
+//!
+//! * [`sys`]: the raw C API, declared by hand with stub-table slot numbers
+//!   and called through `tclStubsPtr` (no bindgen). The crate links
+//!   `libtclstub8.6.a`; feature `embed` also links `libtcl8.6.so` for
+//!   programs that create interpreters ([`Interpreter`]).
+//! * [`Interp`] (a borrowed handle) and [`Obj`] (an owned value) are bound
+//!   to the interpreter's thread: neither is `Send` or `Sync`. Only
+//!   [`Poster`], [`InterpId`], [`Exception`] and strings cross threads.
+//! * Every callback from Tcl (commands, timers, idle and channel handlers,
+//!   posted jobs, delete and exit handlers) runs under `catch_unwind`; a
+//!   panic becomes a Tcl error with errorCode `RUST PANIC` (a background
+//!   error where there is no caller).
+//! * Strings are converted to and from Tcl 8.6's modified UTF-8 (NUL as
+//!   `C0 80`, non-BMP characters as surrogate pairs); see [`strconv`].
+
+pub mod sys;
+
+mod channel;
+mod comm;
+#[cfg(feature = "embed")]
+mod embed;
+mod error;
+mod events;
+mod interp;
+mod obj;
+mod poster;
+pub mod strconv;
+
+pub use channel::{Channel, ChannelHandler};
+pub use comm::{code_of, eval_comm};
+#[cfg(feature = "embed")]
+pub use embed::Interpreter;
+pub use error::{EvalOutcome, Exception};
+pub use events::{DeleteHook, EventFlags, ExitHandler, Idle, Timer};
+pub use interp::{Interp, InterpId, InterpRef};
+pub use obj::Obj;
+pub use poster::{Closed, Poster};

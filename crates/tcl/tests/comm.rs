@@ -1,0 +1,125 @@
+//! `eval_comm` against the errorInfo tcllib comm 4.7 puts on the wire
+//! (transcripts of spec §2.9, captured with Tcl 8.6.13).
+#![allow(clippy::unwrap_used)]
+
+use tclcomm_tcl::{Interpreter, eval_comm};
+use tclcomm_wire::{Code, Outcome};
+
+fn run(frags: &[&str]) -> Outcome {
+    let tcl = Interpreter::new().unwrap();
+    let frags: Vec<String> = frags.iter().map(|s| s.to_string()).collect();
+    eval_comm(tcl.interp(), &frags)
+}
+
+fn ok(code: Code, result: &str) -> Outcome {
+    Outcome {
+        code,
+        result: result.into(),
+        errorinfo: String::new(),
+        errorcode: String::new(),
+    }
+}
+
+#[test]
+fn sync_send_ok() {
+    assert_eq!(run(&["set a 1"]), ok(Code::Ok, "1"));
+}
+
+#[test]
+fn multi_fragment_double_eval() {
+    let o = run(&["set", "b", "hello world"]);
+    assert_eq!(o.code, Code::Error);
+    assert_eq!(
+        o.result,
+        "wrong # args: should be \"set varName ?newValue?\""
+    );
+    assert_eq!(o.errorcode, "TCL WRONGARGS");
+    assert_eq!(
+        o.errorinfo,
+        "wrong # args: should be \"set varName ?newValue?\"\n    while executing\n\"set b hello world\"\n    (\"uplevel\" body line 1)\n    invoked from within\n\"uplevel #0 set b {hello world}\"\n    invoked from within\n\"catch $thecmd ret\""
+    );
+}
+
+#[test]
+fn sync_send_error() {
+    let o = run(&["error boom {my info} {MY CODE}"]);
+    assert_eq!(o.code, Code::Error);
+    assert_eq!(o.result, "boom");
+    assert_eq!(o.errorcode, "MY CODE");
+    assert_eq!(
+        o.errorinfo,
+        "my info\n    (\"uplevel\" body line 1)\n    invoked from within\n\"uplevel #0 {error boom {my info} {MY CODE}}\"\n    invoked from within\n\"catch $thecmd ret\""
+    );
+}
+
+#[test]
+fn runtime_error() {
+    let o = run(&["expr 1/0"]);
+    assert_eq!(o.code, Code::Error);
+    assert_eq!(o.result, "divide by zero");
+    assert_eq!(o.errorcode, "ARITH DIVZERO {divide by zero}");
+    assert_eq!(
+        o.errorinfo,
+        "divide by zero\n    invoked from within\n\"expr 1/0\"\n    (\"uplevel\" body line 1)\n    invoked from within\n\"uplevel #0 {expr 1/0}\"\n    invoked from within\n\"catch $thecmd ret\""
+    );
+}
+
+#[test]
+fn command_error_default_errorcode() {
+    let o = run(&["error oops"]);
+    assert_eq!(o.errorcode, "NONE");
+    assert_eq!(
+        o.errorinfo,
+        "oops\n    while executing\n\"error oops\"\n    (\"uplevel\" body line 1)\n    invoked from within\n\"uplevel #0 {error oops}\"\n    invoked from within\n\"catch $thecmd ret\""
+    );
+}
+
+#[test]
+fn break_continue_return_codes() {
+    assert_eq!(run(&["break"]), ok(Code::Break, ""));
+    assert_eq!(run(&["continue"]), ok(Code::Continue, ""));
+    assert_eq!(run(&["return -code return xyz"]), ok(Code::Return, "xyz"));
+    assert_eq!(run(&["return -code 5 five"]), ok(Code::Return, "five"));
+    assert_eq!(run(&["return -code error x"]), ok(Code::Return, "x"));
+    assert_eq!(
+        run(&["return -level 0 -code 5 five"]),
+        ok(Code::Other(5), "five")
+    );
+    assert_eq!(
+        run(&["proc p {} {return -code 4 c}; p"]),
+        ok(Code::Continue, "c")
+    );
+}
+
+#[test]
+fn zero_fragments() {
+    let o = run(&[]);
+    assert_eq!(o.code, Code::Error);
+    assert_eq!(
+        o.result,
+        "wrong # args: should be \"uplevel ?level? command ?arg ...?\""
+    );
+}
+
+#[test]
+fn runs_at_global_level_and_binary_safe() {
+    let tcl = Interpreter::new().unwrap();
+    let i = tcl.interp();
+    let frag = |s: &str| vec![s.to_string()];
+    assert_eq!(i.eval_comm(&frag("set g 1; info level")).result, "0");
+    assert_eq!(i.get_var("::g").unwrap().to_str(), "1");
+    let s = "a\0bé中\u{FFFD}\n\r\tz";
+    // One fragment, as `comm send id [list string length $s]` sends it.
+    let o = i.eval_comm(&frag(&format!("string length {{{s}}}")));
+    assert_eq!(o.result, "10");
+    let o = i.eval_comm(&frag("set bin \"a\\x00b\u{e9}\u{4e2d}\\n\\r\\t\\{z\""));
+    assert_eq!(o.result, "a\0bé中\n\r\t{z");
+    assert_eq!(
+        i.eval_comm(&frag("string repeat x 200000")).result.len(),
+        200_000
+    );
+    // Repeated calls reuse the cached lambda; state persists between them.
+    for n in 0..3 {
+        assert_eq!(i.eval_comm(&frag("incr ctr")).result, (n + 1).to_string());
+    }
+}
