@@ -1,0 +1,182 @@
+//! `tclcomm`: the command line of tclcomm.
+//!
+//! - `tclcomm serve`: a comm channel whose received scripts run in an
+//!   embedded Tcl interpreter.
+//! - `tclcomm send ID WORD...`: `::comm::comm send` from the shell.
+//! - `tclcomm attach ID`: an interactive console to a remote interpreter.
+//! - `tclcomm bench`: tcllib comm, our comm and a plain TCP ping-pong side
+//!   by side.
+//! - `tclcomm tcl-package DIR`: lays out our Tcl package.
+//!
+//! Exit codes are listed in [`EXIT_CODES`] and shown by `--help`.
+
+mod attach;
+mod bench;
+mod id;
+mod send;
+mod serve;
+mod tcl_package;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The exit codes, as `--help` shows them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the remote script raised an error (or ended with break, continue or
+     another exceptional code); the message is on stderr
+  2  usage error (bad arguments, a malformed ID, stdin not UTF-8), or a
+     communication failure: cannot connect, no answer within --timeout,
+     connection lost
+  3  a local failure: cannot listen, Tcl could not be set up, a file could
+     not be written, the Tcl package library is missing";
+
+/// Success.
+pub(crate) const EXIT_OK: u8 = 0;
+/// The remote script failed.
+pub(crate) const EXIT_REMOTE: u8 = 1;
+/// Usage error or communication failure.
+pub(crate) const EXIT_COMM: u8 = 2;
+/// Local failure.
+pub(crate) const EXIT_LOCAL: u8 = 3;
+
+/// A failure that ends the program with a message and an exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// The exit code.
+    pub(crate) code: u8,
+    /// What to print on stderr (one or more lines, no trailing newline).
+    pub(crate) message: String,
+}
+
+impl Failure {
+    /// A usage or communication failure (exit 2).
+    pub(crate) fn comm(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_COMM,
+            message: message.into(),
+        }
+    }
+
+    /// A local failure (exit 3).
+    pub(crate) fn local(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_LOCAL,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of a subcommand.
+pub(crate) type Outcome = Result<(), Failure>;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tclcomm",
+    version,
+    about = "Talk to Tcl applications over tcllib's comm protocol, or serve a Tcl interpreter over it",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+struct Cli {
+    /// More output on stderr: -v shows a remote error's errorInfo and
+    /// errorCode and informational logs, -vv debug logs, -vvv traces
+    /// (RUST_LOG overrides the log level).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve an embedded Tcl interpreter over comm until SIGINT or SIGTERM.
+    ///
+    /// Prints the channel's id as the first line of stdout. Received
+    /// scripts run in the interpreter, where our `comm` package is loaded
+    /// and the serving channel is `::comm::comm`.
+    #[command(after_help = EXIT_CODES)]
+    Serve(serve::Args),
+    /// Send a script to a comm peer and print its result (`comm send`).
+    ///
+    /// The WORDs are the script's fragments, joined by the receiver with
+    /// Tcl's `concat` as comm does (double evaluation: `send ID set b
+    /// {hello world}` runs `set b hello world`). Quote the whole script as
+    /// one WORD to avoid that. A WORD of `-` is replaced by all of standard
+    /// input, which must be UTF-8 (any character, NUL included).
+    #[command(after_help = EXIT_CODES)]
+    Send(send::Args),
+    /// An interactive console to a remote interpreter (as tkcon's attach).
+    ///
+    /// Each complete command (by `info complete` rules; an incomplete line
+    /// continues on the next, with a `> ` prompt) is sent as one fragment;
+    /// results are printed on stdout, errors on stderr prefixed `error: `.
+    /// `exit`, end of input or Ctrl-D ends; Ctrl-C drops the current input.
+    /// Without a terminal, lines are read from standard input.
+    #[command(after_help = EXIT_CODES)]
+    Attach(attach::Args),
+    /// Benchmark tcllib comm, our comm (Rust and in tclsh) and plain TCP side by side.
+    ///
+    /// Prints a table of rates and ratios and writes bench.md and bench.svg
+    /// into --out.
+    #[command(after_help = EXIT_CODES)]
+    Bench(bench::Args),
+    /// Lay out our Tcl `comm` package (pkgIndex.tcl and libcomm.so) under DIR.
+    ///
+    /// Afterwards `lappend auto_path DIR; package require comm` loads it.
+    #[command(name = "tcl-package", after_help = EXIT_CODES)]
+    TclPackage {
+        /// The directory to create or fill.
+        dir: PathBuf,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Send(args) => send::run(args, cli.verbose),
+        Command::Attach(args) => attach::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::TclPackage { dir } => tcl_package::run(&dir),
+    };
+    match outcome {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

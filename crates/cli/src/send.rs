@@ -1,0 +1,155 @@
+//! `tclcomm send`: one `comm send` from the shell.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use tclcomm::{Channel, Config, Error, Id, Script};
+
+use crate::{EXIT_REMOTE, Failure, Outcome};
+
+/// Arguments of `tclcomm send`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Send without waiting for an answer (`send -async`); prints nothing.
+    #[arg(long = "async")]
+    asynchronous: bool,
+
+    /// Give up after this many seconds without an answer (exit 2). Default:
+    /// wait as long as it takes, as comm does.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    timeout: Option<Duration>,
+
+    /// The peer: PORT (on 127.0.0.1), HOST:PORT, or comm's "PORT HOST".
+    #[arg(value_name = "ID", value_parser = crate::id::parse_id)]
+    id: Id,
+
+    /// The script's fragments; `-` stands for all of standard input.
+    #[arg(value_name = "WORD", required = true, num_args = 1.., allow_hyphen_values = true)]
+    words: Vec<String>,
+}
+
+/// Parses a positive number of seconds (fractions allowed).
+pub(crate) fn parse_secs(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("the timeout must be positive, not {text}"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// Reads standard input as UTF-8, or explains why it is not.
+pub(crate) fn read_stdin() -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::local(format!("tclcomm: cannot read standard input: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Failure::comm(format!(
+            "tclcomm: standard input is not UTF-8 (invalid byte at offset {}); comm carries text: \
+             encode binary data first (e.g. base64, then `binary decode base64` on the peer)",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Replaces the `-` word (at most one) by standard input.
+fn fragments(words: Vec<String>) -> Result<Vec<String>, Failure> {
+    if words.iter().filter(|w| *w == "-").count() > 1 {
+        return Err(Failure::comm(
+            "tclcomm: standard input (`-`) can be used only once",
+        ));
+    }
+    let mut out = Vec::with_capacity(words.len());
+    for w in words {
+        if w == "-" {
+            out.push(read_stdin()?);
+        } else {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+/// A single-threaded tokio runtime for one command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::local(format!("tclcomm: cannot start the runtime: {e}")))
+}
+
+/// How a failed send is reported: the message for stderr and the exit code.
+pub(crate) fn failure_of(e: &Error, verbose: bool) -> Failure {
+    match e {
+        Error::Remote(r) => {
+            let mut message = r.message.clone();
+            if verbose {
+                message.push_str(&format!(
+                    "\nerrorCode: {}\nerrorInfo:\n{}",
+                    r.errorcode, r.errorinfo
+                ));
+            }
+            Failure {
+                code: EXIT_REMOTE,
+                message,
+            }
+        }
+        Error::Lost(reason) => Failure::comm(format!("tclcomm: connection lost: {reason}")),
+        Error::Timeout { .. } | Error::Connect(_) => Failure::comm(format!("tclcomm: {e}")),
+        other => Failure::comm(format!("tclcomm: {other}")),
+    }
+}
+
+/// Runs `tclcomm send`.
+pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
+    let script = Script::words(fragments(args.words)?);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let channel = Channel::new(Config::new())
+            .await
+            .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;
+        if args.asynchronous {
+            let size: usize = script.0.iter().map(String::len).sum();
+            channel
+                .send_async(args.id.clone(), script)
+                .await
+                .map_err(|e| failure_of(&e, verbose > 0))?;
+            flush(&channel, &args.id, size).await;
+            return Ok(());
+        }
+        let result = match args.timeout {
+            Some(t) => channel.send_timeout(args.id, script, t).await,
+            None => channel.send(args.id, script).await,
+        };
+        let result = result.map_err(|e| failure_of(&e, verbose > 0))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(result.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::local(format!("tclcomm: cannot write the result: {e}")))?;
+        channel.destroy();
+        Ok(())
+    })
+}
+
+/// Waits until what was queued for `id` has left: closing the connection
+/// lets its writer drain the queue and finish, and then the runtime has no
+/// task left. Bounded, in case the peer stops reading.
+///
+/// The close waits a moment first: tcllib discards the data it reads
+/// together with the end of a connection (spec §11), so a message followed
+/// at once by the close would be lost; the pause (100 ms, plus time to
+/// write the payload at 50 MB/s) lets an idle peer read it first.
+async fn flush(channel: &Channel, id: &Id, size: usize) {
+    let pause = Duration::from_millis(100) + Duration::from_secs_f64(size as f64 / 50e6);
+    tokio::time::sleep(pause).await;
+    channel.shutdown(id.clone());
+    let handle = tokio::runtime::Handle::current();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while handle.metrics().num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
