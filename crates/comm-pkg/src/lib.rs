@@ -1,0 +1,240 @@
+//! The `comm` package for Tcl, in Rust: a drop-in replacement for tcllib's
+//! `comm` 4.7 that runs on the Tcl event loop, on the interpreter's own
+//! thread, and drives the sans-IO protocol engine of `tclcomm-wire`.
+//!
+//! Built as `libcomm.so` (entry points `Comm_Init`/`Comm_SafeInit`), it is
+//! loaded by plain `tclsh` with `package require comm` (version 4.8, above
+//! tcllib's so it wins when both are installed). From Rust, [`init`] installs
+//! it in an embedded interpreter:
+//!
+//! ```
+//! use tclcomm_tcl::Interpreter;
+//!
+//! let tcl = Interpreter::new().unwrap(); // tclcomm-tcl feature `embed`
+//! let interp = tcl.interp();
+//! comm::init(interp).unwrap();
+//! assert_eq!(interp.eval("package provide comm").unwrap().to_str(), "4.8");
+//! // A round trip to ourselves over a socket, as with tcllib.
+//! let r = interp
+//!     .eval("::comm::comm send [::comm::comm self] {expr {6 * 7}}")
+//!     .unwrap();
+//! assert_eq!(r.to_str(), "42");
+//! ```
+//!
+//! What is Tcl and what is Rust: the API surface that is naturally Tcl
+//! (argument checking with tcllib's exact `wrong # args` errors, hooks run in
+//! a frame that holds tcllib's documented local variables, configuration) is
+//! a Tcl library embedded here and evaluated at load time; connections,
+//! framing, quoting, serials, pending calls, the evaluation of received
+//! scripts without hooks, futures and the event-loop wait of a synchronous
+//! `send` are Rust.
+//!
+//! [`write_package`] lays out a package directory for `TCLLIBPATH`.
+
+mod glob;
+mod state;
+
+use std::path::Path;
+use std::rc::Rc;
+
+use tclcomm_tcl::{Exception, Interp, Obj};
+
+use state::Comm;
+
+/// The version `package require comm` gives.
+pub const COMM_VERSION: &str = "4.8";
+
+/// The version of this crate, also provided as package `tclcomm`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The file name of the shared library on this platform.
+pub const LIBRARY_FILE: &str = if cfg!(target_os = "macos") {
+    "libcomm.dylib"
+} else if cfg!(windows) {
+    "comm.dll"
+} else {
+    "libcomm.so"
+};
+
+/// The Tcl half of the package.
+const LIBRARY: &str = include_str!("comm.tcl");
+
+/// The methods of a channel command, sorted (tcllib lists them this way in
+/// its `unknown subcommand` error).
+const METHODS: [&str; 15] = [
+    "abort",
+    "channels",
+    "configure",
+    "connect",
+    "debug",
+    "destroy",
+    "hook",
+    "ids",
+    "interps",
+    "new",
+    "remoteid",
+    "return_async",
+    "self",
+    "send",
+    "shutdown",
+];
+
+/// Installs the `comm` package in `interp`, as `package require comm`
+/// does: the `::comm` namespace, the default channel `::comm::comm`
+/// (listening on an OS-assigned port on 127.0.0.1), and
+/// `package provide comm 4.8` and `package provide tclcomm <version>`.
+///
+/// Calling it again (for instance after `namespace delete ::comm`) aborts
+/// every channel of the interpreter and starts afresh.
+pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
+    let comm = Comm::of(interp);
+    comm.reset(interp);
+    interp.create_namespace("::comm")?;
+    interp.create_namespace("::tclcomm")?;
+    type Cmd = fn(Interp<'_>, &Rc<Comm>, &[Obj]) -> Result<Obj, Exception>;
+    let commands: [(&str, Cmd); 14] = [
+        ("RNew", state::cmd_new),
+        ("RDestroy", state::cmd_destroy),
+        ("RSetId", state::cmd_set_id),
+        ("RSerial", state::cmd_serial),
+        ("RIds", state::cmd_ids),
+        ("RRemoteid", state::cmd_remoteid),
+        ("RPeer", state::cmd_peer),
+        ("RShutdown", state::cmd_shutdown),
+        ("RAbort", state::cmd_abort),
+        ("RConnected", state::cmd_connected),
+        ("RAccepted", state::cmd_accepted),
+        ("RReturnAsync", state::cmd_return_async),
+        ("RSend", cmd_send),
+        ("RInit", cmd_init),
+    ];
+    for (name, f) in commands {
+        let c = comm.clone();
+        interp.create_command(&format!("::comm::{name}"), move |i, objv| f(i, &c, objv));
+    }
+    interp.create_command("::tclcomm::init", |i, _| init(i).map(|()| Obj::new()));
+    interp.eval_global(LIBRARY)?;
+    interp.pkg_provide("comm", COMM_VERSION)?;
+    interp.pkg_provide("tclcomm", VERSION)?;
+    Ok(())
+}
+
+fn cmd_init(i: Interp<'_>, _: &Rc<Comm>, _: &[Obj]) -> Result<Obj, Exception> {
+    init(i).map(|()| Obj::new())
+}
+
+fn cmd_send(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    if objv.len() < 2 {
+        return Err(i.wrong_num_args(objv, 1, "chan ?arg ...?"));
+    }
+    state::send(i, comm, &objv[1].to_str(), &objv[2..])
+}
+
+/// Creates the command of channel `name` (a Rust command: method lookup as
+/// tcllib's glob-prefix match, `send` handled directly, every other method
+/// handed to its `::comm::comm_cmd_<method>` procedure).
+pub(crate) fn create_channel_command(interp: Interp<'_>, comm: &Rc<Comm>, name: &str) {
+    let (c, chan) = (comm.clone(), name.to_owned());
+    interp.create_command(name, move |i, objv| {
+        if objv.len() < 2 {
+            return Err(Exception::with_errorcode(
+                "TCL WRONGARGS",
+                format!(
+                    "wrong # args: should be \"{} cmd ?arg ...?\"",
+                    objv[0].to_str()
+                ),
+            ));
+        }
+        let method = objv[1].to_str();
+        if method == "send" {
+            return state::send(i, &c, &chan, &objv[2..]);
+        }
+        let pattern = format!("{method}*");
+        let mut found = METHODS.iter().filter(|m| glob::matches(&pattern, m));
+        match (found.next(), found.next()) {
+            (Some(&"send"), None) => state::send(i, &c, &chan, &objv[2..]),
+            (Some(m), None) => {
+                let mut words = Vec::with_capacity(objv.len());
+                words.push(Obj::string(&format!("::comm::comm_cmd_{m}")));
+                words.push(Obj::string(&chan));
+                words.extend(objv[2..].iter().cloned());
+                i.eval_objv(&words)
+            }
+            _ => Err(Exception::error(format!(
+                "unknown subcommand \"{method}\": must be one of {}",
+                METHODS.join(", ")
+            ))),
+        }
+    });
+}
+
+/// The `pkgIndex.tcl` for a directory holding [`LIBRARY_FILE`].
+pub fn pkg_index() -> String {
+    format!(
+        "# tclcomm {VERSION}: the comm package in Rust\n\
+         if {{![package vsatisfies [package provide Tcl] 8.6-]}} {{return}}\n\
+         package ifneeded comm {COMM_VERSION} [list apply {{{{dir}} {{\n\
+         \x20   load [file join $dir {LIBRARY_FILE}] Comm\n\
+         \x20   # A second load in the same interpreter does not call Comm_Init:\n\
+         \x20   # after `namespace delete ::comm`, start afresh.\n\
+         \x20   if {{![llength [info commands ::comm::comm]]}} {{::tclcomm::init}}\n\
+         }}}} $dir]\n\
+         package ifneeded tclcomm {VERSION} [list apply {{{{dir}} {{\n\
+         \x20   package require comm {COMM_VERSION}\n\
+         }}}} $dir]\n"
+    )
+}
+
+/// A `comm.tcl` that a harness may `source` in place of tcllib's (tcllib's
+/// own test suite does `namespace delete ::comm; source comm.tcl`): it
+/// loads the library next to it.
+pub fn comm_tcl_shim() -> String {
+    format!(
+        "# Loads tclcomm's comm package (Rust) from this directory.\n\
+         apply {{{{dir}} {{\n\
+         \x20   load [file join $dir {LIBRARY_FILE}] Comm\n\
+         \x20   if {{![llength [info commands ::comm::comm]]}} {{::tclcomm::init}}\n\
+         }}}} [file dirname [file normalize [info script]]]\n"
+    )
+}
+
+/// Lays out a Tcl package directory: copies the shared library `library`
+/// into `dir` as [`LIBRARY_FILE`] and writes `pkgIndex.tcl` (and the
+/// `comm.tcl` shim), so that `TCLLIBPATH=dir tclsh` followed by
+/// `package require comm` loads this package.
+pub fn write_package(dir: &Path, library: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let target = dir.join(LIBRARY_FILE);
+    // Copy through a temporary name: a running tclsh may have the old file
+    // mapped, and replacing it in place would corrupt that process.
+    let tmp = dir.join(format!(".{LIBRARY_FILE}.tmp"));
+    std::fs::copy(library, &tmp)?;
+    std::fs::rename(&tmp, &target)?;
+    std::fs::write(dir.join("pkgIndex.tcl"), pkg_index())?;
+    std::fs::write(dir.join("comm.tcl"), comm_tcl_shim())?;
+    Ok(())
+}
+
+/// The entry point `load` calls (`load libcomm.so Comm`).
+///
+/// # Safety
+/// Called by Tcl with a live interpreter of the current thread.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn Comm_Init(interp: *mut std::ffi::c_void) -> std::ffi::c_int {
+    // SAFETY: Tcl passes the live interpreter being initialised, on the
+    // current thread; `init_extension` catches panics.
+    unsafe { tclcomm_tcl::sys::init_extension(interp, init) }
+}
+
+/// The entry point for safe interpreters. Sockets are not available there,
+/// so the default channel cannot listen and the load fails with Tcl's error.
+///
+/// # Safety
+/// Called by Tcl with a live interpreter of the current thread.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn Comm_SafeInit(interp: *mut std::ffi::c_void) -> std::ffi::c_int {
+    // SAFETY: as for `Comm_Init`.
+    unsafe { tclcomm_tcl::sys::init_extension(interp, init) }
+}

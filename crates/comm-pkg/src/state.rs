@@ -1,0 +1,1105 @@
+//! The Tcl-event-loop driver of the protocol engine: per-interpreter and
+//! per-channel state, socket I/O through Tcl channels, and the carrying out
+//! of the engine's actions (writes, evaluations, completions, losses).
+//!
+//! Re-entrancy: any Tcl evaluation may run the event loop (a `vwait`, a
+//! nested sync `send`) and come back here. No `RefCell` borrow is held
+//! across an evaluation, actions are taken from the engine one at a time,
+//! and received requests wait in a per-channel queue that whichever event
+//! loop level is running drains in arrival order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use tclcomm_tcl::{Channel, ChannelHandler, EventFlags, Exception, Interp, InterpRef, Obj};
+use tclcomm_wire::engine::{Action, CallKind, ConnId, Engine, EngineConfig, Request, RequestKind};
+use tclcomm_wire::{Code, Id, Outcome, Serial};
+
+/// The name of the per-interpreter AssocData entry.
+pub(crate) const ASSOC: &str = "tclcomm-pkg::comm";
+
+/// The largest chunk read from a socket in one go.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Output buffer size of comm sockets: large, so bursts of small messages
+/// cost few system calls.
+const BUFFER_SIZE: &str = "1048576";
+
+/// The request whose script is running (tcllib's `current,state`), for
+/// `return_async`.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    chan: String,
+    conn: ConnId,
+    kind: RequestKind,
+    serial: Serial,
+    /// Set by `return_async`: the future that will answer.
+    future: Option<String>,
+}
+
+/// A `return_async` future (`::comm::futureN`).
+#[derive(Debug)]
+struct Future {
+    chan: String,
+    conn: ConnId,
+    kind: RequestKind,
+    serial: Serial,
+    canceled: bool,
+    command: String,
+}
+
+/// Everything comm keeps per interpreter.
+#[derive(Default)]
+pub(crate) struct Comm {
+    chans: RefCell<HashMap<String, Rc<Chan>>>,
+    current: RefCell<Option<Current>>,
+    futures: RefCell<HashMap<String, Future>>,
+    next_future: Cell<u64>,
+}
+
+struct Sock {
+    name: String,
+    channel: Channel,
+    handler: Option<ChannelHandler>,
+    /// Plain sockets are read with `Tcl_ReadRaw`; stacked channels (TLS)
+    /// through the channel's buffers and a UTF-8 decoder, which is where
+    /// their transformation happens.
+    raw: bool,
+}
+
+enum Slot {
+    Waiting,
+    Done(Outcome),
+    Lost(String),
+}
+
+/// One comm channel: its engine and its sockets.
+pub(crate) struct Chan {
+    name: String,
+    engine: RefCell<Engine>,
+    socks: RefCell<HashMap<ConnId, Sock>>,
+    by_name: RefCell<HashMap<String, ConnId>>,
+    /// Socket names of closed connections until their `lost` hook ran.
+    closed: RefCell<HashMap<ConnId, String>>,
+    slots: RefCell<HashMap<u64, Slot>>,
+    callbacks: RefCell<HashMap<u64, String>>,
+    remoteid: RefCell<Option<Id>>,
+    requests: RefCell<VecDeque<Request>>,
+    run_scheduled: Cell<bool>,
+    flush_scheduled: Cell<bool>,
+    dirty: RefCell<Vec<ConnId>>,
+}
+
+impl Chan {
+    fn new(name: &str) -> Chan {
+        Chan {
+            name: name.to_owned(),
+            engine: RefCell::new(Engine::new(EngineConfig::new(Id::from_text("0")))),
+            socks: RefCell::default(),
+            by_name: RefCell::default(),
+            closed: RefCell::default(),
+            slots: RefCell::default(),
+            callbacks: RefCell::default(),
+            remoteid: RefCell::default(),
+            requests: RefCell::default(),
+            run_scheduled: Cell::new(false),
+            flush_scheduled: Cell::new(false),
+            dirty: RefCell::default(),
+        }
+    }
+
+    fn sock_name(&self, conn: ConnId) -> String {
+        self.socks
+            .borrow()
+            .get(&conn)
+            .map(|s| s.name.clone())
+            .or_else(|| self.closed.borrow().get(&conn).cloned())
+            .unwrap_or_default()
+    }
+
+    fn write(&self, conn: ConnId, bytes: &[u8]) {
+        let socks = self.socks.borrow();
+        let Some(s) = socks.get(&conn) else { return };
+        // Write errors mean the peer is gone; the read side reports the loss.
+        if s.channel.write(bytes).is_ok() {
+            let mut d = self.dirty.borrow_mut();
+            if !d.contains(&conn) {
+                d.push(conn);
+            }
+        }
+    }
+
+    fn flush(&self) {
+        let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
+        let socks = self.socks.borrow();
+        for conn in dirty {
+            if let Some(s) = socks.get(&conn) {
+                let _ = s.channel.flush();
+            }
+        }
+    }
+}
+
+/// Text of a Tcl value as a Rust string.
+fn text(o: &Obj) -> String {
+    o.to_str().into_owned()
+}
+
+impl Comm {
+    /// The comm state of `interp`, created on first use.
+    pub(crate) fn of(interp: Interp<'_>) -> Rc<Comm> {
+        if let Some(c) = interp.assoc_data::<Comm>(ASSOC) {
+            return c;
+        }
+        let c = Rc::new(Comm::default());
+        interp.set_assoc_data(ASSOC, c.clone());
+        let weak = Rc::downgrade(&c);
+        interp.on_delete(move || {
+            if let Some(c) = weak.upgrade() {
+                c.forget_all();
+            }
+        });
+        c
+    }
+
+    fn chan(&self, name: &str) -> Option<Rc<Chan>> {
+        self.chans.borrow().get(name).cloned()
+    }
+
+    fn chan_or_err(&self, name: &str) -> Result<Rc<Chan>, Exception> {
+        self.chan(name).ok_or_else(|| {
+            Exception::error(format!(
+                "can't read \"comm({name},port)\": no such element in array"
+            ))
+        })
+    }
+
+    /// Drops every channel's sockets without talking to Tcl beyond removing
+    /// handlers (used when the interpreter goes away).
+    fn forget_all(&self) {
+        let chans: Vec<Rc<Chan>> = self.chans.borrow_mut().drain().map(|(_, c)| c).collect();
+        for c in chans {
+            let socks: Vec<Sock> = c.socks.borrow_mut().drain().map(|(_, s)| s).collect();
+            for s in socks {
+                if let Some(h) = s.handler {
+                    s.channel.remove_handler(h);
+                }
+            }
+        }
+        self.futures.borrow_mut().clear();
+    }
+
+    /// Resets for a fresh load of the package (after `namespace delete
+    /// ::comm`): every channel is aborted and forgotten.
+    pub(crate) fn reset(self: &Rc<Self>, interp: Interp<'_>) {
+        let names: Vec<String> = self.chans.borrow().keys().cloned().collect();
+        for n in names {
+            if let Some(c) = self.chan(&n) {
+                c.engine.borrow_mut().abort();
+                process(interp, self, &c, true);
+            }
+        }
+        self.forget_all();
+        *self.current.borrow_mut() = None;
+    }
+}
+
+/// Is hook `event` set on channel `chan`?
+fn hook_set(i: Interp<'_>, chan: &str, event: &str) -> bool {
+    i.get_var2("::comm::comm", &format!("{chan},hook,{event}"))
+        .is_some()
+}
+
+fn chan_var(i: Interp<'_>, chan: &str, var: &str) -> String {
+    i.get_var2("::comm::comm", &format!("{chan},{var}"))
+        .map(|o| text(&o))
+        .unwrap_or_default()
+}
+
+/// tcllib's `commBgerror`: `bgerror msg`, or a report on stderr.
+fn bgerror(i: Interp<'_>, msg: &str) {
+    let _ = i.eval_objv(&[Obj::string("::comm::commBgerror"), Obj::string(msg)]);
+}
+
+/// Carries out the engine's actions for `chan`. `flush` says whether
+/// written data is flushed now or at idle time (bursts of `-async`).
+pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bool) {
+    loop {
+        let action = chan.engine.borrow_mut().poll_action();
+        let Some(action) = action else { break };
+        match action {
+            Action::Write { conn, bytes } => chan.write(conn, &bytes),
+            Action::Established { .. } => {}
+            Action::Evaluate(req) => {
+                chan.requests.borrow_mut().push_back(req);
+                schedule_run(i, comm, chan);
+            }
+            Action::Complete {
+                serial,
+                id,
+                kind,
+                outcome,
+            } => complete(i, chan, serial, id, kind, outcome),
+            Action::Lost {
+                conn,
+                id,
+                reason,
+                failed,
+                ..
+            } => {
+                for f in failed {
+                    match f.kind {
+                        CallKind::Sync => {
+                            chan.slots
+                                .borrow_mut()
+                                .insert(f.serial, Slot::Lost(reason.clone()));
+                        }
+                        CallKind::Callback => {
+                            let cb = chan.callbacks.borrow_mut().remove(&f.serial);
+                            if let Some(cb) = cb {
+                                let args = [
+                                    "-id",
+                                    id.as_str(),
+                                    "-serial",
+                                    &f.serial.to_string(),
+                                    "-chan",
+                                    &chan.name,
+                                    "-code",
+                                    "-1",
+                                    "-errorcode",
+                                    "NONE",
+                                    "-errorinfo",
+                                    "",
+                                    "-result",
+                                    &reason,
+                                ];
+                                invoke_callback(i, &cb, &args);
+                            }
+                        }
+                    }
+                }
+                cancel_futures(i, comm, &chan.name, conn);
+                let fid = chan.closed.borrow_mut().remove(&conn).unwrap_or_default();
+                if hook_set(i, &chan.name, "lost") {
+                    let _ = i.eval_objv(&[
+                        Obj::string("::comm::commLostHook"),
+                        Obj::string(&chan.name),
+                        Obj::string(&fid),
+                        Obj::string(id.as_str()),
+                        Obj::string(&reason),
+                    ]);
+                }
+            }
+            Action::Refused { error, .. } => {
+                let silent = chan_var(i, &chan.name, "silent");
+                if !matches!(silent.as_str(), "1" | "true" | "yes" | "on") {
+                    i.background_exception(&Exception::error(error.to_string()));
+                }
+            }
+            Action::Close { conn } => {
+                let s = chan.socks.borrow_mut().remove(&conn);
+                if let Some(s) = s {
+                    chan.by_name.borrow_mut().remove(&s.name);
+                    chan.closed.borrow_mut().insert(conn, s.name.clone());
+                    if let Some(h) = s.handler {
+                        s.channel.remove_handler(h);
+                    }
+                    let _ = s.channel.flush();
+                    let _ = s.channel.close();
+                }
+            }
+        }
+    }
+    if flush {
+        chan.flush();
+    } else if !chan.flush_scheduled.replace(true) {
+        let (ir, w) = (i.preserve(), Rc::downgrade(chan));
+        i.when_idle(move || {
+            if let (Some(_), Some(c)) = (ir.get(), w.upgrade()) {
+                c.flush_scheduled.set(false);
+                c.flush();
+            }
+        });
+    }
+}
+
+fn invoke_callback(i: Interp<'_>, cb: &str, args: &[&str]) {
+    let script = tclcomm_wire::script::concat([cb, &text(&Obj::list_of(args))]);
+    if let Err(e) = i.eval_global(&script) {
+        bgerror(i, &e.result);
+    }
+}
+
+fn complete(i: Interp<'_>, chan: &Rc<Chan>, serial: u64, id: Id, kind: CallKind, outcome: Outcome) {
+    *chan.remoteid.borrow_mut() = Some(id.clone());
+    let event = match kind {
+        CallKind::Sync => "reply",
+        CallKind::Callback => "callback",
+    };
+    let mut outcome = outcome;
+    let mut code_text = outcome.code.to_string();
+    if hook_set(i, &chan.name, event) {
+        let r = i.eval_objv(&[
+            Obj::string("::comm::commReplyHook"),
+            Obj::string(&chan.name),
+            Obj::string(event),
+            Obj::string(""),
+            Obj::string(id.as_str()),
+            Obj::int(i64::try_from(serial).unwrap_or(0)),
+            Obj::string(&code_text),
+            Obj::string(&outcome.errorinfo),
+            Obj::string(&outcome.errorcode),
+            Obj::string(&outcome.result),
+        ]);
+        if let Ok(l) = r
+            && let Ok(items) = l.list_elements()
+            && items.len() == 4
+        {
+            code_text = text(&items[0]);
+            outcome = Outcome {
+                code: Code::parse(&code_text),
+                errorinfo: text(&items[1]),
+                errorcode: text(&items[2]),
+                result: text(&items[3]),
+            };
+        }
+    }
+    match kind {
+        CallKind::Sync => {
+            chan.slots.borrow_mut().insert(serial, Slot::Done(outcome));
+        }
+        CallKind::Callback => {
+            let cb = chan.callbacks.borrow_mut().remove(&serial);
+            if let Some(cb) = cb {
+                let args = [
+                    "-id",
+                    id.as_str(),
+                    "-serial",
+                    &serial.to_string(),
+                    "-chan",
+                    &chan.name,
+                    "-code",
+                    &code_text,
+                    "-errorcode",
+                    &outcome.errorcode,
+                    "-errorinfo",
+                    &outcome.errorinfo,
+                    "-result",
+                    &outcome.result,
+                ];
+                invoke_callback(i, &cb, &args);
+            }
+        }
+    }
+}
+
+fn schedule_run(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>) {
+    if chan.run_scheduled.replace(true) {
+        return;
+    }
+    let (ir, wc, wch) = (i.preserve(), Rc::downgrade(comm), Rc::downgrade(chan));
+    i.when_idle(move || run_requests(&ir, &wc, &wch));
+}
+
+/// Executes queued requests in arrival order (an idle callback, as tcllib
+/// executes from the idle queue). A script that runs the event loop lets a
+/// nested run carry on with the next requests.
+fn run_requests(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>) {
+    let (Some(i), Some(comm), Some(chan)) = (ir.get(), wc.upgrade(), wch.upgrade()) else {
+        return;
+    };
+    chan.run_scheduled.set(false);
+    loop {
+        let req = chan.requests.borrow_mut().pop_front();
+        let Some(req) = req else { break };
+        if chan.requests.borrow().is_empty() {
+            // Nothing left for a nested run; let a later arrival schedule one.
+        } else if !chan.run_scheduled.get() {
+            // A nested event loop inside this request continues the queue.
+            schedule_run(i, &comm, &chan);
+        }
+        execute(i, &comm, &chan, req);
+        if i.is_deleted() {
+            return;
+        }
+    }
+}
+
+/// Evaluates one received request and answers it (tcllib's `commExec` for
+/// send/async/command).
+fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
+    *chan.remoteid.borrow_mut() = Some(req.id.clone());
+    let prev = comm.current.replace(Some(Current {
+        chan: chan.name.clone(),
+        conn: req.conn,
+        kind: req.kind,
+        serial: req.serial.clone(),
+        future: None,
+    }));
+    let slow = hook_set(i, &chan.name, "eval") || !chan_var(i, &chan.name, "interp").is_empty();
+    let outcome = if slow {
+        let fid = chan.sock_name(req.conn);
+        let r = i.eval_objv(&[
+            Obj::string("::comm::commExecSlow"),
+            Obj::string(&chan.name),
+            Obj::string(&fid),
+            Obj::string(req.id.as_str()),
+            Obj::string(req.kind.name()),
+            Obj::string(&req.serial.0),
+            Obj::list_of(&req.script),
+        ]);
+        match r {
+            Ok(l) => {
+                let items = l.list_elements().unwrap_or_default();
+                let get = |k: usize| items.get(k).map(text).unwrap_or_default();
+                Outcome {
+                    code: Code::parse(&get(0)),
+                    result: get(1),
+                    errorinfo: get(2),
+                    errorcode: get(3),
+                }
+            }
+            Err(e) => Outcome {
+                code: Code::Error,
+                result: e.result,
+                errorinfo: e.errorinfo.unwrap_or_default(),
+                errorcode: e.errorcode.unwrap_or_default(),
+            },
+        }
+    } else {
+        i.eval_comm(&req.script)
+    };
+    let is_async = comm
+        .current
+        .borrow()
+        .as_ref()
+        .is_some_and(|c| c.future.is_some() && c.conn == req.conn && c.serial == req.serial);
+    if prev.is_some() {
+        *comm.current.borrow_mut() = prev;
+    }
+    if is_async {
+        return;
+    }
+    let ok = chan
+        .engine
+        .borrow_mut()
+        .respond(req.conn, req.kind, &req.serial, &outcome);
+    if ok {
+        process(i, comm, chan, true);
+    }
+    if outcome.code == Code::Error {
+        bgerror(i, &outcome.result);
+    }
+}
+
+fn cancel_futures(i: Interp<'_>, comm: &Rc<Comm>, chan: &str, conn: ConnId) {
+    let mut calls = Vec::new();
+    for (name, f) in comm.futures.borrow_mut().iter_mut() {
+        if f.chan == chan && f.conn == conn && !f.canceled {
+            f.canceled = true;
+            if !f.command.is_empty() {
+                calls.push((name.clone(), f.command.clone()));
+            }
+        }
+    }
+    calls.sort();
+    for (name, cmd) in calls {
+        let mut l = Obj::string(&cmd);
+        let script = match l.list_append(&Obj::string(&name)) {
+            Ok(()) => l,
+            Err(e) => {
+                bgerror(i, &e.result);
+                continue;
+            }
+        };
+        if let Err(e) = i.eval_global(&text(&script)) {
+            bgerror(i, &e.result);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rust commands called by the Tcl library.
+
+fn arg(objv: &[Obj], k: usize) -> String {
+    objv.get(k).map(text).unwrap_or_default()
+}
+
+fn want(i: Interp<'_>, objv: &[Obj], n: usize, usage: &str) -> Result<(), Exception> {
+    if objv.len() == n {
+        Ok(())
+    } else {
+        Err(i.wrong_num_args(objv, 1, usage))
+    }
+}
+
+/// `::comm::RNew chan`: creates the Rust side of a channel and its command.
+pub(crate) fn cmd_new(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    let name = arg(objv, 1);
+    comm.chans
+        .borrow_mut()
+        .insert(name.clone(), Rc::new(Chan::new(&name)));
+    let exists = i
+        .eval_objv(&[
+            Obj::string("::info"),
+            Obj::string("commands"),
+            Obj::string(&name),
+        ])
+        .map(|o| !o.to_str().is_empty())
+        .unwrap_or(false);
+    if !exists {
+        crate::create_channel_command(i, comm, &name);
+    }
+    Ok(Obj::new())
+}
+
+/// `::comm::RDestroy chan`: aborts and forgets a channel.
+pub(crate) fn cmd_destroy(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    let name = arg(objv, 1);
+    if let Some(c) = comm.chan(&name) {
+        c.engine.borrow_mut().abort();
+        process(i, comm, &c, true);
+    }
+    comm.chans.borrow_mut().remove(&name);
+    Ok(Obj::new())
+}
+
+/// `::comm::RSetId chan port`: the channel's own id after (re)listening.
+pub(crate) fn cmd_set_id(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 3, "chan port")?;
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    c.engine
+        .borrow_mut()
+        .set_own_id(Id::from_text(arg(objv, 2)));
+    Ok(Obj::new())
+}
+
+/// `::comm::RSerial chan`.
+pub(crate) fn cmd_serial(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let s = c.engine.borrow().serial();
+    Ok(Obj::int(i64::try_from(s).unwrap_or(i64::MAX)))
+}
+
+/// `::comm::RIds chan`: one id per established connection.
+pub(crate) fn cmd_ids(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let ids = c.engine.borrow().ids();
+    Ok(Obj::list_of(ids.iter().map(|id| id.as_str())))
+}
+
+/// `::comm::RRemoteid chan`.
+pub(crate) fn cmd_remoteid(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    let c = comm.chan(&arg(objv, 1));
+    match c.and_then(|c| c.remoteid.borrow().clone()) {
+        Some(id) => Ok(Obj::string(id.as_str())),
+        None => Err(Exception::error("No remote commands processed yet")),
+    }
+}
+
+/// `::comm::RPeer chan id`: the socket carrying sends to `id`, or "".
+pub(crate) fn cmd_peer(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 3, "chan id")?;
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let conn = c.engine.borrow().connection(&Id::from_text(arg(objv, 2)));
+    Ok(Obj::string(
+        &conn.map(|k| c.sock_name(k)).unwrap_or_default(),
+    ))
+}
+
+/// `::comm::RShutdown chan id`.
+pub(crate) fn cmd_shutdown(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 3, "chan id")?;
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let r = c.engine.borrow_mut().shutdown(&Id::from_text(arg(objv, 2)));
+    process(i, comm, &c, true);
+    Ok(Obj::string(r.unwrap_or("")))
+}
+
+/// `::comm::RAbort chan`.
+pub(crate) fn cmd_abort(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    if let Some(c) = comm.chan(&arg(objv, 1)) {
+        c.engine.borrow_mut().abort();
+        process(i, comm, &c, true);
+    }
+    Ok(Obj::new())
+}
+
+fn register_sock(
+    i: Interp<'_>,
+    comm: &Rc<Comm>,
+    c: &Rc<Chan>,
+    conn: ConnId,
+    name: &str,
+) -> Result<(), Exception> {
+    let channel = i.channel(name)?;
+    let raw = matches!(
+        chan_var(i, &c.name, "socketcmd").as_str(),
+        "::socket" | "socket"
+    );
+    channel.configure("-translation", "binary")?;
+    if !raw {
+        // Writes stay raw bytes (Tcl_Write); reads decode UTF-8.
+        channel.configure("-encoding", "utf-8")?;
+    }
+    channel.configure("-blocking", "0")?;
+    channel.configure("-buffersize", BUFFER_SIZE)?;
+    let (ir, wc, wch) = (i.preserve(), Rc::downgrade(comm), Rc::downgrade(c));
+    let handler = channel.on_readable(move || on_readable(&ir, &wc, &wch, conn))?;
+    c.by_name.borrow_mut().insert(name.to_owned(), conn);
+    c.socks.borrow_mut().insert(
+        conn,
+        Sock {
+            name: name.to_owned(),
+            channel,
+            handler: Some(handler),
+            raw,
+        },
+    );
+    Ok(())
+}
+
+/// `::comm::RConnected chan id fid`: a new outgoing connection.
+pub(crate) fn cmd_connected(
+    i: Interp<'_>,
+    comm: &Rc<Comm>,
+    objv: &[Obj],
+) -> Result<Obj, Exception> {
+    want(i, objv, 4, "chan id fid")?;
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let fid = arg(objv, 3);
+    // Configure before the engine knows the connection: a bad channel name
+    // must not leave a connection behind.
+    i.channel(&fid)?;
+    let conn = c.engine.borrow_mut().outgoing(Id::from_text(arg(objv, 2)));
+    if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
+        c.engine
+            .borrow_mut()
+            .close_conn(conn, tclcomm_wire::engine::REASON_LOST);
+        process(i, comm, &c, true);
+        return Err(e);
+    }
+    process(i, comm, &c, true);
+    Ok(Obj::string(&fid))
+}
+
+/// `::comm::RAccepted chan fid addr remport`: a new incoming connection.
+pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 5, "chan fid addr remport")?;
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let fid = arg(objv, 2);
+    let channel = i.channel(&fid)?;
+    let local = channel.cget("-sockname").unwrap_or_default();
+    let local = Obj::string(&local)
+        .list_index(0)
+        .ok()
+        .flatten()
+        .map(|o| text(&o))
+        .unwrap_or_default();
+    drop(channel);
+    let port: u16 = arg(objv, 4).parse().unwrap_or(0);
+    let conn = c.engine.borrow_mut().accepted(&arg(objv, 3), port, &local);
+    register_sock(i, comm, &c, conn, &fid)?;
+    process(i, comm, &c, true);
+    Ok(Obj::new())
+}
+
+/// Reads what the socket has (bounded per event); returns whether the
+/// connection ended.
+fn read_available(s: &Sock, buf: &mut Vec<u8>) -> bool {
+    if !s.raw {
+        loop {
+            match s.channel.read_chars(READ_CHUNK) {
+                Ok(t) if t.is_empty() => return s.channel.eof(),
+                Ok(t) => buf.extend_from_slice(t.as_bytes()),
+                Err(_) => return true,
+            }
+        }
+    }
+    loop {
+        match s.channel.read_raw(buf, READ_CHUNK) {
+            Ok(0) => return s.channel.eof(),
+            // More stays for the next readable event.
+            Ok(_) if buf.len() >= 64 * READ_CHUNK => return false,
+            Ok(_) => {}
+            Err(_) => return true,
+        }
+    }
+}
+
+fn on_readable(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>, conn: ConnId) {
+    let (Some(i), Some(comm), Some(chan)) = (ir.get(), wc.upgrade(), wch.upgrade()) else {
+        return;
+    };
+    let mut buf = Vec::new();
+    let eof = {
+        let socks = chan.socks.borrow();
+        let Some(s) = socks.get(&conn) else { return };
+        read_available(s, &mut buf)
+    };
+    {
+        let mut e = chan.engine.borrow_mut();
+        if !buf.is_empty() {
+            e.received(conn, &buf);
+        }
+        if eof {
+            e.closed(conn);
+        }
+    }
+    process(i, &comm, &chan, true);
+}
+
+// ---------------------------------------------------------------------------
+// send
+
+/// The `send` method: `?-async | -command callback? id cmd ?arg ...?`.
+pub(crate) fn send(
+    i: Interp<'_>,
+    comm: &Rc<Comm>,
+    chan_name: &str,
+    args: &[Obj],
+) -> Result<Obj, Exception> {
+    let mut k = 0;
+    let mut kind = RequestKind::Send;
+    let mut callback = String::new();
+    match args.first().map(|a| a.to_str()).as_deref() {
+        Some("-async") => {
+            kind = RequestKind::Async;
+            k = 1;
+        }
+        Some("-command") => {
+            kind = RequestKind::Command;
+            callback = arg(args, 1);
+            k = 2;
+        }
+        _ => {}
+    }
+    let id_obj = args.get(k).cloned().unwrap_or_default();
+    let frags = args.get(k + 1..).unwrap_or_default();
+    if frags.is_empty() {
+        return Err(Exception::error(
+            "wrong # args: should be \"send ?-async? id arg ?arg ...?\"",
+        ));
+    }
+    let id = Id::from_text(text(&id_obj));
+    let chan = comm.chan(chan_name);
+    let connected = chan
+        .as_ref()
+        .is_some_and(|c| c.engine.borrow().connection(&id).is_some());
+    if !connected || hook_set(i, chan_name, "connecting") {
+        let r = i.eval_objv(&[
+            Obj::string("::comm::commConnect"),
+            Obj::string(chan_name),
+            id_obj.clone(),
+        ]);
+        let fid = match r {
+            Ok(fid) => text(&fid),
+            Err(e) if e.code == 1 => {
+                return Err(Exception::error(format!(
+                    "Connect to remote failed: {}",
+                    e.result
+                )));
+            }
+            // `return x` from a hook: the "socket" is x.
+            Err(e) => e.result,
+        };
+        let known = chan
+            .as_ref()
+            .is_some_and(|c| c.by_name.borrow().contains_key(&fid));
+        if !known {
+            return Err(Exception::with_errorcode(
+                format!("TCL LOOKUP CHANNEL {}", text(&Obj::list_of([&fid]))),
+                format!("can not find channel named \"{fid}\""),
+            ));
+        }
+    }
+    let chan = comm.chan_or_err(chan_name)?;
+    let script: Vec<String> = frags.iter().map(text).collect();
+    let serial = chan
+        .engine
+        .borrow_mut()
+        .send(&id, kind, script)
+        .map_err(|e| Exception::error(format!("Connect to remote failed: {e}")))?;
+    match kind {
+        RequestKind::Async => {
+            process(i, comm, &chan, false);
+            Ok(Obj::new())
+        }
+        RequestKind::Command => {
+            chan.callbacks.borrow_mut().insert(serial, callback);
+            process(i, comm, &chan, true);
+            Ok(Obj::int(i64::try_from(serial).unwrap_or(i64::MAX)))
+        }
+        RequestKind::Send => {
+            chan.slots.borrow_mut().insert(serial, Slot::Waiting);
+            process(i, comm, &chan, true);
+            wait(i, comm, &chan, serial)
+        }
+    }
+}
+
+/// Runs the event loop until the answer to `serial` is in (tcllib's
+/// `vwait`), keeping the identity of the request being served, as
+/// tcllib's `vwait` wrapper does.
+fn wait(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, serial: u64) -> Result<Obj, Exception> {
+    let saved = comm.current.borrow().clone();
+    let saved_remote = saved
+        .as_ref()
+        .and_then(|c| comm.chan(&c.chan))
+        .map(|c| (c.clone(), c.remoteid.borrow().clone()));
+    let done = || !matches!(chan.slots.borrow().get(&serial), Some(Slot::Waiting));
+    while !done() {
+        i.do_one_event(EventFlags::ALL);
+        if i.is_deleted() {
+            break;
+        }
+    }
+    if saved.is_some() {
+        *comm.current.borrow_mut() = saved;
+    }
+    if let Some((c, r)) = saved_remote {
+        *c.remoteid.borrow_mut() = r;
+    }
+    let slot = chan.slots.borrow_mut().remove(&serial);
+    match slot {
+        Some(Slot::Done(o)) => result_of(o),
+        Some(Slot::Lost(reason)) => Err(Exception::error(reason)),
+        _ => Err(Exception::error("interpreter deleted")),
+    }
+}
+
+/// What `send` returns for an answer (tcllib's `comm_cmd_send` as seen
+/// through the channel command).
+fn result_of(o: Outcome) -> Result<Obj, Exception> {
+    match o.code {
+        Code::Ok | Code::Return => Ok(Obj::string(&o.result)),
+        Code::Error => Err(Exception::with_options(
+            1,
+            o.result,
+            Some(o.errorinfo),
+            Some(o.errorcode),
+        )),
+        Code::Break => Err(Exception::with_errorcode(
+            "TCL RESULT UNEXPECTED",
+            "invoked \"break\" outside of a loop",
+        )),
+        Code::Continue => Err(Exception::with_errorcode(
+            "TCL RESULT UNEXPECTED",
+            "invoked \"continue\" outside of a loop",
+        )),
+        Code::Other(n) => Err(Exception::with_options(
+            i32::try_from(n).unwrap_or(1),
+            o.result,
+            None,
+            None,
+        )),
+        Code::Invalid(t) => Err(Exception::error(format!(
+            "bad completion code \"{t}\": must be ok, error, return, break, continue, or an integer"
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// return_async and futures
+
+/// `::comm::RReturnAsync chan`.
+pub(crate) fn cmd_return_async(
+    i: Interp<'_>,
+    comm: &Rc<Comm>,
+    objv: &[Obj],
+) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    let chan = arg(objv, 1);
+    let mut cur = comm.current.borrow_mut();
+    let Some(c) = cur.as_mut() else {
+        return Err(Exception::error("No remote commands processed yet"));
+    };
+    if let Some(f) = &c.future {
+        return Ok(Obj::string(f));
+    }
+    if c.chan != chan {
+        return Err(Exception::error(
+            "Internal error: Trying to activate async return for a command on a different channel",
+        ));
+    }
+    let n = comm.next_future.get() + 1;
+    comm.next_future.set(n);
+    let name = format!("::comm::future{n}");
+    comm.futures.borrow_mut().insert(
+        name.clone(),
+        Future {
+            chan: c.chan.clone(),
+            conn: c.conn,
+            kind: c.kind,
+            serial: c.serial.clone(),
+            canceled: false,
+            command: String::new(),
+        },
+    );
+    c.future = Some(name.clone());
+    drop(cur);
+    let (cm, fname) = (comm.clone(), name.clone());
+    i.create_command(&name, move |i, objv| future_cmd(i, &cm, &fname, objv));
+    Ok(Obj::string(&name))
+}
+
+fn future_cmd(i: Interp<'_>, comm: &Rc<Comm>, name: &str, objv: &[Obj]) -> Result<Obj, Exception> {
+    let method = arg(objv, 1);
+    let rest = objv.get(2..).unwrap_or_default();
+    let with = |f: &mut dyn FnMut(&mut Future) -> Result<Obj, Exception>| match comm
+        .futures
+        .borrow_mut()
+        .get_mut(name)
+    {
+        Some(fu) => f(fu),
+        None => Err(Exception::error(format!("invalid command name \"{name}\""))),
+    };
+    match method.as_str() {
+        "return" => {
+            let mut rcode = String::from("0");
+            let mut args = rest;
+            while args.first().is_some_and(|a| a.to_str() == "-code") {
+                rcode = arg(args, 1);
+                args = args.get(2..).unwrap_or_default();
+            }
+            if args.len() > 1 {
+                return Err(Exception::error(
+                    "wrong#args, expected \"?-code errcode? ?result?\"",
+                ));
+            }
+            let value = arg(args, 0);
+            let fu = comm.futures.borrow_mut().remove(name);
+            i.delete_command(name);
+            if let Some(fu) = fu
+                && !fu.canceled
+            {
+                future_done(i, comm, &fu, &rcode, &value);
+            }
+            Ok(Obj::new())
+        }
+        "cget" => {
+            if rest.len() != 1 {
+                return Err(i.wrong_num_args(objv, 2, "option"));
+            }
+            let opt = arg(rest, 0);
+            if opt != "-command" {
+                return Err(Exception::error(format!("unknown option \"{opt}\"")));
+            }
+            with(&mut |fu| Ok(Obj::string(&fu.command)))
+        }
+        "configure" => match rest.len() {
+            0 => with(&mut |fu| {
+                Ok(Obj::list(&[Obj::list_of([
+                    "-command",
+                    "command",
+                    "Command",
+                    "",
+                    &fu.command,
+                ])]))
+            }),
+            1 => {
+                let opt = arg(rest, 0);
+                if opt != "-command" {
+                    return Err(Exception::error(format!("unknown option \"{opt}\"")));
+                }
+                with(&mut |fu| {
+                    Ok(Obj::list_of([
+                        "-command",
+                        "command",
+                        "Command",
+                        "",
+                        &fu.command,
+                    ]))
+                })
+            }
+            _ => {
+                let mut pairs = Vec::new();
+                for p in rest.chunks(2) {
+                    let opt = text(&p[0]);
+                    if opt != "-command" {
+                        return Err(Exception::error(format!("unknown option \"{opt}\"")));
+                    }
+                    let Some(v) = p.get(1) else {
+                        return Err(Exception::error(format!("value for \"{opt}\" missing")));
+                    };
+                    pairs.push(text(v));
+                }
+                with(&mut |fu| {
+                    for v in &pairs {
+                        fu.command = v.clone();
+                    }
+                    Ok(Obj::new())
+                })
+            }
+        },
+        "destroy" => {
+            let canceled = with(&mut |fu| Ok(Obj::boolean(fu.canceled)))?;
+            if canceled.to_bool().unwrap_or(false) {
+                comm.futures.borrow_mut().remove(name);
+                i.delete_command(name);
+                Ok(Obj::new())
+            } else {
+                Err(Exception::error(format!(
+                    "Illegal attempt to destroy unresolved future \"{name}\""
+                )))
+            }
+        }
+        "Cancel" => {
+            let cmd = with(&mut |fu| {
+                fu.canceled = true;
+                Ok(Obj::string(&fu.command))
+            })?;
+            if !cmd.to_str().is_empty() {
+                let mut l = cmd;
+                l.list_append(&Obj::string(name))?;
+                i.eval_global(&text(&l))?;
+            }
+            Ok(Obj::new())
+        }
+        _ => Err(Exception::error(format!(
+            "\"{name} {method}\" is not defined"
+        ))),
+    }
+}
+
+fn future_done(i: Interp<'_>, comm: &Rc<Comm>, fu: &Future, rcode: &str, value: &str) {
+    let Some(chan) = comm.chan(&fu.chan) else {
+        return;
+    };
+    let code = Code::parse(rcode);
+    let (errorinfo, errorcode) = if code == Code::Error {
+        (
+            i.get_var("::errorInfo")
+                .map(|o| text(&o))
+                .unwrap_or_default(),
+            i.get_var("::errorCode")
+                .map(|o| text(&o))
+                .unwrap_or_default(),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    let outcome = Outcome {
+        code,
+        result: value.to_owned(),
+        errorinfo,
+        errorcode,
+    };
+    let ok = chan
+        .engine
+        .borrow_mut()
+        .respond(fu.conn, fu.kind, &fu.serial, &outcome);
+    if ok {
+        process(i, comm, &chan, true);
+    }
+    if rcode.trim() == "1" {
+        bgerror(i, value);
+    }
+}

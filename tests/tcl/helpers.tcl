@@ -1,0 +1,48 @@
+# Shared helpers of the comm tcltest files: load OUR comm (and prove it),
+# spawn peer tclsh processes (ours or tcllib's) and wait for them, bounded.
+package require tcltest 2
+namespace import ::tcltest::*
+
+set ::testdir [file dirname [file normalize [info script]]]
+package require comm 4.8
+if {[package provide tclcomm] eq "" || [package provide comm] ne "4.8"} {
+    error "the loaded comm is not tclcomm's"
+}
+
+# Waits (bounded) until the variable is set; returns its value or "timeout".
+proc waitfor {varname {ms 10000}} {
+    upvar #0 $varname v
+    if {[info exists v]} {return $v}
+    set id [after $ms [list set $varname timeout]]
+    vwait $varname
+    after cancel $id
+    return $v
+}
+
+# Spawns a peer tclsh running slave.tcl with comm `kind` (ours | tcllib);
+# returns its comm id once it reported in.
+proc spawn {{kind ours} args} {
+    global slave_seq
+    incr slave_seq
+    set var ::slave_at($slave_seq)
+    set cmd [list [info nameofexecutable] [file join $::testdir slave.tcl] \
+                 [::comm::comm self] $kind $slave_seq {*}$args]
+    set pid [exec {*}$cmd >@ stdout 2>@ stderr &]
+    lappend ::slave_pids $pid
+    set id [waitfor $var 20000]
+    if {$id eq "timeout"} {error "peer $kind did not start"}
+    return $id
+}
+proc slaveat {seq id} {set ::slave_at($seq) $id}
+
+# Stops a peer: asks it to exit, then makes sure.
+proc stop {id} {
+    catch {::comm::comm send -async $id {after 10 exit}}
+    catch {::comm::comm shutdown $id}
+}
+proc cleanup_peers {} {
+    foreach p [lsort -unique [lindex [array get ::slave_pids] 1]] {}
+    foreach p $::slave_pids {catch {exec kill $p}}
+    set ::slave_pids {}
+}
+set ::slave_pids {}
