@@ -2,7 +2,12 @@
 
 use thiserror::Error;
 
-use crate::list::{format_list, parse_list, quote_element};
+use std::borrow::Cow;
+
+use crate::list::{
+    Quoted, format_list, format_list_into, parse_list, parse_list_cow, quote_element,
+    quote_element_cow,
+};
 
 /// A transaction serial. Kept as the peer's exact text, since a reply must
 /// echo it unchanged; our own serials are decimal integers.
@@ -251,20 +256,34 @@ impl Outcome {
     /// `return -code <code> <result>`, or for code 1
     /// `return -code 1 -errorinfo <errorinfo> -errorcode <errorcode> <result>`.
     pub fn encode(&self) -> String {
+        let mut out = String::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the payload (see [`Outcome::encode`]) to `out`.
+    pub fn encode_into(&self, out: &mut String) {
         let code = self.code.to_string();
         if self.code == Code::Error {
-            format_list([
-                "return",
-                "-code",
-                &code,
-                "-errorinfo",
-                &self.errorinfo,
-                "-errorcode",
-                &self.errorcode,
-                &self.result,
-            ])
+            out.reserve(
+                self.result.len() + self.errorinfo.len() + self.errorcode.len() + code.len() + 48,
+            );
+            format_list_into(
+                [
+                    "return",
+                    "-code",
+                    &code,
+                    "-errorinfo",
+                    &self.errorinfo,
+                    "-errorcode",
+                    &self.errorcode,
+                    &self.result,
+                ],
+                out,
+            );
         } else {
-            format_list(["return", "-code", &code, &self.result])
+            out.reserve(self.result.len() + code.len() + 16);
+            format_list_into(["return", "-code", &code, &self.result], out);
         }
     }
 
@@ -274,13 +293,12 @@ impl Outcome {
     /// `-errorcode` count (the last of each wins, a missing value is empty);
     /// the first element is not looked at. A single element is the result.
     pub fn decode(payload: &str) -> Result<Outcome, crate::ListError> {
-        let mut words = parse_list(payload)?;
-        let result = words.pop().unwrap_or_default();
-        let (mut code, mut errorinfo, mut errorcode) =
-            (String::new(), String::new(), String::new());
+        let mut words = parse_list_cow(payload)?;
+        let result = words.pop().unwrap_or_default().into_owned();
+        let (mut code, mut errorinfo, mut errorcode) = (Cow::Borrowed(""), "".into(), "".into());
         for pair in words.get(1..).unwrap_or_default().chunks(2) {
             let value = pair.get(1).cloned().unwrap_or_default();
-            match pair[0].as_str() {
+            match pair[0].as_ref() {
                 "-code" => code = value,
                 "-errorinfo" => errorinfo = value,
                 "-errorcode" => errorcode = value,
@@ -290,8 +308,8 @@ impl Outcome {
         Ok(Outcome {
             code: Code::parse(&code),
             result,
-            errorinfo,
-            errorcode,
+            errorinfo: errorinfo.into_owned(),
+            errorcode: errorcode.into_owned(),
         })
     }
 }
@@ -315,12 +333,8 @@ impl Message {
             Message::Send { serial, script } => write_request(out, "send", serial, script),
             Message::Async { serial, script } => write_request(out, "async", serial, script),
             Message::Command { serial, script } => write_request(out, "command", serial, script),
-            Message::Reply { serial, outcome } => {
-                write_message(out, &["reply", &serial.0, &outcome.encode()]);
-            }
-            Message::Callback { serial, outcome } => {
-                write_message(out, &["callback", &serial.0, &outcome.encode()]);
-            }
+            Message::Reply { serial, outcome } => write_answer(out, "reply", serial, outcome),
+            Message::Callback { serial, outcome } => write_answer(out, "callback", serial, outcome),
             Message::Vers { version } => write_message(out, &["vers", version]),
             Message::Unknown { words } => write_message(out, words),
         }
@@ -335,8 +349,10 @@ impl Message {
     /// [`Outcome`]. `vers` carries the version in the serial position. Any
     /// other instruction gives [`Message::Unknown`] with all the words.
     pub fn decode(word: &str) -> Result<Message, MessageError> {
-        let words = parse_list(word)?;
-        let field = |i: usize| words.get(i).map(String::as_str).unwrap_or_default();
+        // Borrowed where Tcl takes the element verbatim: the payload is
+        // usually braced, so it is parsed in place rather than copied.
+        let words = parse_list_cow(word)?;
+        let field = |i: usize| words.get(i).map(AsRef::as_ref).unwrap_or_default();
         let serial = || Serial(field(1).to_owned());
         let payload_error = |error| MessageError::Payload {
             instruction: field(0).to_owned(),
@@ -369,7 +385,9 @@ impl Message {
             "vers" => Message::Vers {
                 version: field(1).to_owned(),
             },
-            _ => Message::Unknown { words },
+            _ => Message::Unknown {
+                words: words.into_iter().map(Cow::into_owned).collect(),
+            },
         })
     }
 
@@ -387,23 +405,237 @@ impl Message {
     }
 }
 
+// Encoding `[list [list instr serial payload]]` in one pass.
+//
+// Every text Tcl's `list` produces is safe to brace: its braces balance
+// (counted as TclScanElement counts them, skipping escaped ones) and never
+// close more than they opened, it holds no backslash-newline, and it does not
+// end in an odd backslash (a braced element is balanced and free of those by
+// construction, a bare one holds none of `{}\`'s problems, and backslash
+// quoting escapes every brace, backslash and newline). So quoting such a text
+// as an element never needs backslashes, and the mode follows from a few
+// facts known while producing it: a list of two or more elements holds a
+// space and is braced; the empty list is `{}`; a one-element list is braced
+// unless its element was written bare, in which case it is written bare
+// again. The proptest in this module checks the result against the plain
+// nested `format_list`.
+
 fn write_request(out: &mut String, instruction: &str, serial: &Serial, script: &[String]) {
-    let payload = format_list(script);
-    write_message(out, &[instruction, &serial.0, &payload]);
+    let payload_len: usize = script.iter().map(|f| f.len() + 3).sum();
+    out.reserve(instruction.len() + serial.0.len() + payload_len + 16);
+    out.push('{');
+    quote_element(instruction, true, out);
+    out.push(' ');
+    quote_element(&serial.0, false, out);
+    out.push(' ');
+    match script {
+        [] => out.push_str("{}"),
+        [one] => match quote_element_cow(one, true) {
+            // A one-element list written bare is written bare again.
+            Quoted::Bare(text) => out.push_str(text),
+            quoted => {
+                out.push('{');
+                quoted.write_to(out);
+                out.push('}');
+            }
+        },
+        _ => {
+            out.push('{');
+            format_list_into(script, out);
+            out.push('}');
+        }
+    }
+    out.push_str("}\n");
 }
 
-/// `[list [list words...]]` + LF, built in one buffer sized for the common
-/// case (brace quoting adds a few bytes).
+fn write_answer(out: &mut String, instruction: &str, serial: &Serial, outcome: &Outcome) {
+    out.reserve(instruction.len() + serial.0.len() + 8);
+    out.push('{');
+    quote_element(instruction, true, out);
+    out.push(' ');
+    quote_element(&serial.0, false, out);
+    // The outcome is a list of at least four elements: braced.
+    out.push_str(" {");
+    outcome.encode_into(out);
+    out.push_str("}}\n");
+}
+
+/// `[list [list words...]]` + LF.
 fn write_message<S: AsRef<str>>(out: &mut String, words: &[S]) {
-    let len: usize = words.iter().map(|w| w.as_ref().len() + 3).sum();
-    let mut inner = String::with_capacity(len);
-    for (i, w) in words.iter().enumerate() {
-        if i > 0 {
-            inner.push(' ');
-        }
-        quote_element(w.as_ref(), i == 0, &mut inner);
+    if words.len() >= 2 {
+        // Two or more elements: the inner list holds a space, so it is braced.
+        let len: usize = words.iter().map(|w| w.as_ref().len() + 3).sum();
+        out.reserve(len + 3);
+        out.push('{');
+        format_list_into(words, out);
+        out.push_str("}\n");
+        return;
     }
+    let inner = format_list(words);
     out.reserve(inner.len() + 3);
     quote_element(&inner, true, out);
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The plain definition: `[list [list instr serial payload]]` + LF, each
+    /// level quoted by `format_list`.
+    fn reference(m: &Message) -> Vec<u8> {
+        let outcome_payload = |o: &Outcome| {
+            let code = o.code.to_string();
+            if o.code == Code::Error {
+                format_list([
+                    "return",
+                    "-code",
+                    &code,
+                    "-errorinfo",
+                    &o.errorinfo,
+                    "-errorcode",
+                    &o.errorcode,
+                    &o.result,
+                ])
+            } else {
+                format_list(["return", "-code", &code, &o.result])
+            }
+        };
+        let words: Vec<String> = match m {
+            Message::Send { serial, script } => {
+                vec!["send".into(), serial.0.clone(), format_list(script)]
+            }
+            Message::Async { serial, script } => {
+                vec!["async".into(), serial.0.clone(), format_list(script)]
+            }
+            Message::Command { serial, script } => {
+                vec!["command".into(), serial.0.clone(), format_list(script)]
+            }
+            Message::Reply { serial, outcome } => {
+                vec!["reply".into(), serial.0.clone(), outcome_payload(outcome)]
+            }
+            Message::Callback { serial, outcome } => {
+                vec![
+                    "callback".into(),
+                    serial.0.clone(),
+                    outcome_payload(outcome),
+                ]
+            }
+            Message::Vers { version } => vec!["vers".into(), version.clone()],
+            Message::Unknown { words } => words.clone(),
+        };
+        let mut s = format_list([format_list(&words)]);
+        s.push('\n');
+        s.into_bytes()
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("{"),
+            Just("}"),
+            Just("\\"),
+            Just("\n"),
+            Just(" "),
+            Just("\""),
+            Just("["),
+            Just("]"),
+            Just("$"),
+            Just(";"),
+            Just("#"),
+            Just("\t"),
+            Just("a"),
+            Just("bc"),
+            Just("é"),
+            Just("\0"),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    fn code() -> impl Strategy<Value = Code> {
+        prop_oneof![
+            Just(Code::Ok),
+            Just(Code::Error),
+            Just(Code::Break),
+            any::<i32>().prop_map(|n| Code::Other(i64::from(n))),
+            text().prop_map(Code::Invalid),
+        ]
+    }
+
+    fn script() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec(text(), 0..4)
+    }
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        (code(), text(), text(), text()).prop_map(|(code, result, info, ec)| Outcome {
+            code,
+            result,
+            errorinfo: info,
+            errorcode: ec,
+        })
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (text(), script()).prop_map(|(s, script)| Message::Send {
+                serial: Serial(s),
+                script
+            }),
+            (text(), script()).prop_map(|(s, script)| Message::Async {
+                serial: Serial(s),
+                script
+            }),
+            (text(), script()).prop_map(|(s, script)| Message::Command {
+                serial: Serial(s),
+                script
+            }),
+            (text(), outcome()).prop_map(|(s, outcome)| Message::Reply {
+                serial: Serial(s),
+                outcome
+            }),
+            (text(), outcome()).prop_map(|(s, outcome)| Message::Callback {
+                serial: Serial(s),
+                outcome
+            }),
+            text().prop_map(|version| Message::Vers { version }),
+            proptest::collection::vec(text(), 0..4).prop_map(|words| Message::Unknown { words }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+        #[test]
+        fn fast_encode_matches_nested_format_list(m in message()) {
+            prop_assert_eq!(
+                String::from_utf8(m.encode()).unwrap(),
+                String::from_utf8(reference(&m)).unwrap()
+            );
+        }
+
+        #[test]
+        fn decode_reads_back_what_encode_wrote(m in message()) {
+            let wire = String::from_utf8(m.encode()).unwrap();
+            let word = parse_list(wire.trim_end_matches('\n')).unwrap();
+            prop_assert_eq!(word.len(), 1);
+            let back = Message::decode(&word[0]).unwrap();
+            let fields = parse_list(&word[0]).unwrap();
+            let field = |i: usize| fields.get(i).cloned().unwrap_or_default();
+            match &back {
+                Message::Send { serial, script }
+                | Message::Async { serial, script }
+                | Message::Command { serial, script } => {
+                    prop_assert_eq!(&serial.0, &field(1));
+                    prop_assert_eq!(script, &parse_list(&field(2)).unwrap());
+                }
+                Message::Reply { serial, outcome } | Message::Callback { serial, outcome } => {
+                    prop_assert_eq!(&serial.0, &field(1));
+                    prop_assert_eq!(&outcome.result, &parse_list(&field(2)).unwrap().pop().unwrap());
+                }
+                Message::Vers { version } => prop_assert_eq!(version, &field(1)),
+                Message::Unknown { words } => prop_assert_eq!(words, &fields),
+            }
+        }
+    }
 }
