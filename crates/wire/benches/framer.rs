@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use tclcomm_wire::{Framer, Message, Serial};
+use tclcomm_wire::{Framer, Message, Outcome, Serial};
 
 const READ: usize = 4096;
 
@@ -89,5 +89,68 @@ fn main() {
             "ABOVE the 12x target"
         };
         println!("framer: ratio {ratio:.2}: {verdict}");
+        round_trip();
     }
+}
+
+/// One 50 MB `send` full of special characters through the whole codec:
+/// encode the request, frame it, decode it, build the reply with the same
+/// text as result, encode, frame and decode it. Prints the best of 3.
+fn round_trip() {
+    let piece = "set x(a\\{b) {a {b} \"c\" $d [e] \\\\ \\} ;\n\tf} ; # é中\u{0}\n";
+    let fragment = piece.repeat(50_000_000 / piece.len() + 1);
+    let frame_one = |wire: &[u8]| {
+        let mut framer = Framer::default();
+        let mut word = None;
+        for read in wire.chunks(READ) {
+            framer.feed(read);
+            if let Some(w) = framer.next_word().unwrap() {
+                word = Some(w);
+            }
+        }
+        word.unwrap()
+    };
+    let mut best = [Duration::MAX; 7];
+    for _ in 0..3 {
+        let mut lap = Vec::new();
+        let mut t = Instant::now();
+        let mut mark = |lap: &mut Vec<Duration>| {
+            lap.push(t.elapsed());
+            t = Instant::now();
+        };
+        let request = Message::Send {
+            serial: Serial::from(7),
+            script: vec![fragment.clone()],
+        };
+        mark(&mut lap); // (clone of the fragment, not counted below)
+        let wire = request.encode();
+        mark(&mut lap);
+        let word = frame_one(&wire);
+        mark(&mut lap);
+        let Message::Send { serial, script } = Message::decode(&word).unwrap() else {
+            panic!("not a send")
+        };
+        mark(&mut lap);
+        let reply = Message::Reply {
+            serial,
+            outcome: Outcome::ok(script.into_iter().next().unwrap()),
+        };
+        let wire = reply.encode();
+        mark(&mut lap);
+        let word = frame_one(&wire);
+        mark(&mut lap);
+        let Message::Reply { outcome, .. } = Message::decode(&word).unwrap() else {
+            panic!("not a reply")
+        };
+        mark(&mut lap);
+        assert_eq!(outcome.result, fragment);
+        for (b, l) in best.iter_mut().zip(lap) {
+            *b = (*b).min(l);
+        }
+    }
+    let total: Duration = best[1..].iter().sum();
+    println!(
+        "round trip 50 MB: {total:?} (encode {:?}, frame {:?}, decode {:?}; reply: encode {:?}, frame {:?}, decode {:?})",
+        best[1], best[2], best[3], best[4], best[5], best[6]
+    );
 }
