@@ -95,6 +95,7 @@ proc ::comm::comm_cmd_hook {chan hook {script +}} {
     } else {
         set comm($chan,hook,$hook) $script
     }
+    ::comm::RHook $chan $hook 1
     return
 }
 
@@ -274,6 +275,9 @@ proc ::comm::commConfigure {chan {force 0} args} {
     foreach var {silent interp events} {
         if {[info exists $var] && ([set $var] != $comm($chan,$var))} {
             set comm($chan,$var) [set ip [set $var]]
+            if {$var eq "interp"} {
+                ::comm::RInterp $chan [expr {$ip ne ""}]
+            }
             if {[string equal $var "interp"] && ($ip != "")} {
                 set comm($chan,interp,set)  [Capability $ip set]
                 set comm($chan,interp,aset) [Capability $ip array]

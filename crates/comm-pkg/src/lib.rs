@@ -92,7 +92,9 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
     interp.create_namespace("::comm")?;
     interp.create_namespace("::tclcomm")?;
     type Cmd = fn(Interp<'_>, &Rc<Comm>, &[Obj]) -> Result<Obj, Exception>;
-    let commands: [(&str, Cmd); 14] = [
+    let commands: [(&str, Cmd); 16] = [
+        ("RHook", state::cmd_hook),
+        ("RInterp", state::cmd_interp),
         ("RNew", state::cmd_new),
         ("RDestroy", state::cmd_destroy),
         ("RSetId", state::cmd_set_id),

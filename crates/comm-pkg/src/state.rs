@@ -89,6 +89,28 @@ pub(crate) struct Chan {
     run_scheduled: Cell<bool>,
     flush_scheduled: Cell<bool>,
     dirty: RefCell<Vec<ConnId>>,
+    /// Which hooks are set (bit per event, see [`hook_bit`]) and whether
+    /// `-interp` is set: kept up to date by the Tcl library, so the hot
+    /// paths need no Tcl variable lookups.
+    hooks: Cell<u8>,
+    has_interp: Cell<bool>,
+    /// The last `-async` script and its value, whose bytecode Tcl caches:
+    /// bursts repeat the same script.
+    last_async: RefCell<Option<(String, Obj)>>,
+}
+
+/// The bit of hook `event` in [`Chan::hooks`].
+fn hook_bit(event: &str) -> u8 {
+    match event {
+        "connecting" => 1,
+        "connected" => 2,
+        "incoming" => 4,
+        "eval" => 8,
+        "callback" => 16,
+        "reply" => 32,
+        "lost" => 64,
+        _ => 0,
+    }
 }
 
 impl Chan {
@@ -106,6 +128,9 @@ impl Chan {
             run_scheduled: Cell::new(false),
             flush_scheduled: Cell::new(false),
             dirty: RefCell::default(),
+            hooks: Cell::new(0),
+            has_interp: Cell::new(false),
+            last_async: RefCell::default(),
         }
     }
 
@@ -206,9 +231,8 @@ impl Comm {
 }
 
 /// Is hook `event` set on channel `chan`?
-fn hook_set(i: Interp<'_>, chan: &str, event: &str) -> bool {
-    i.get_var2("::comm::comm", &format!("{chan},hook,{event}"))
-        .is_some()
+fn hook_set(chan: &Chan, event: &str) -> bool {
+    chan.hooks.get() & hook_bit(event) != 0
 }
 
 fn chan_var(i: Interp<'_>, chan: &str, var: &str) -> String {
@@ -281,7 +305,7 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                 }
                 cancel_futures(i, comm, &chan.name, conn);
                 let fid = chan.closed.borrow_mut().remove(&conn).unwrap_or_default();
-                if hook_set(i, &chan.name, "lost") {
+                if hook_set(chan, "lost") {
                     let _ = i.eval_objv(&[
                         Obj::string("::comm::commLostHook"),
                         Obj::string(&chan.name),
@@ -339,7 +363,7 @@ fn complete(i: Interp<'_>, chan: &Rc<Chan>, serial: u64, id: Id, kind: CallKind,
     };
     let mut outcome = outcome;
     let mut code_text = outcome.code.to_string();
-    if hook_set(i, &chan.name, event) {
+    if hook_set(chan, event) {
         let r = i.eval_objv(&[
             Obj::string("::comm::commReplyHook"),
             Obj::string(&chan.name),
@@ -437,7 +461,7 @@ fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
         serial: req.serial.clone(),
         future: None,
     }));
-    let slow = hook_set(i, &chan.name, "eval") || !chan_var(i, &chan.name, "interp").is_empty();
+    let slow = hook_set(chan, "eval") || chan.has_interp.get();
     let outcome = if slow {
         let fid = chan.sock_name(req.conn);
         let r = i.eval_objv(&[
@@ -466,6 +490,25 @@ fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
                 errorinfo: e.errorinfo.unwrap_or_default(),
                 errorcode: e.errorcode.unwrap_or_default(),
             },
+        }
+    } else if req.kind == RequestKind::Async {
+        // Nothing is sent back for `async`: evaluate the concatenated
+        // fragments at level #0 directly (what `uplevel #0` does), without
+        // tcllib's catch frame; an error still goes to bgerror below.
+        let script = tclcomm_wire::script::concat(&req.script);
+        let cached = chan.last_async.borrow_mut().take();
+        let obj = match cached {
+            Some((text, obj)) if text == script => obj,
+            _ => Obj::string(&script),
+        };
+        let r = {
+            i.allow_exceptions();
+            i.eval_objv(&[Obj::string("::uplevel"), Obj::string("#0"), obj.clone()])
+        };
+        *chan.last_async.borrow_mut() = Some((script, obj));
+        match r {
+            Ok(_) => Outcome::ok(""),
+            Err(e) => Outcome::with_code(Code::from(i64::from(e.code)), e.result),
         }
     } else {
         i.eval_comm(&req.script)
@@ -574,6 +617,30 @@ pub(crate) fn cmd_set_id(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result
     c.engine
         .borrow_mut()
         .set_own_id(Id::from_text(arg(objv, 2)));
+    Ok(Obj::new())
+}
+
+/// `::comm::RHook chan event set`: the Tcl library reports a hook change.
+pub(crate) fn cmd_hook(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 4, "chan event set")?;
+    if let Some(c) = comm.chan(&arg(objv, 1)) {
+        let bit = hook_bit(&arg(objv, 2));
+        let on = objv[3].to_bool()?;
+        c.hooks.set(if on {
+            c.hooks.get() | bit
+        } else {
+            c.hooks.get() & !bit
+        });
+    }
+    Ok(Obj::new())
+}
+
+/// `::comm::RInterp chan set`: whether received scripts go to an `-interp`.
+pub(crate) fn cmd_interp(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 3, "chan set")?;
+    if let Some(c) = comm.chan(&arg(objv, 1)) {
+        c.has_interp.set(objv[2].to_bool()?);
+    }
     Ok(Obj::new())
 }
 
@@ -793,7 +860,7 @@ pub(crate) fn send(
     let connected = chan
         .as_ref()
         .is_some_and(|c| c.engine.borrow().connection(&id).is_some());
-    if !connected || hook_set(i, chan_name, "connecting") {
+    if !connected || chan.as_ref().is_some_and(|c| hook_set(c, "connecting")) {
         let r = i.eval_objv(&[
             Obj::string("::comm::commConnect"),
             Obj::string(chan_name),
