@@ -17,7 +17,6 @@ mod send;
 mod serve;
 mod tcl_package;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -129,10 +128,7 @@ enum Command {
     ///
     /// Afterwards `lappend auto_path DIR; package require comm` loads it.
     #[command(name = "tcl-package", after_help = EXIT_CODES)]
-    TclPackage {
-        /// The directory to create or fill.
-        dir: PathBuf,
-    },
+    TclPackage(tcl_package::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -158,7 +154,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(args, cli.verbose),
         Command::Attach(args) => attach::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::TclPackage { dir } => tcl_package::run(&dir),
+        Command::TclPackage(args) => tcl_package::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::from(EXIT_OK),

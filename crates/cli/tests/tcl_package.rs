@@ -1,0 +1,67 @@
+//! `tclcomm tcl-package`: the laid-out package loads in tclsh and talks to
+//! `tclcomm serve`.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, run};
+
+#[test]
+fn package_loads_in_tclsh_and_reaches_serve() {
+    let dir = std::env::temp_dir().join(format!("tclcomm-pkg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = run(&["tcl-package", dir.to_str().expect("utf-8 path")]);
+    if r.code == Some(3) {
+        // cargo did not build the cdylib for this test run.
+        assert!(
+            r.stderr.contains("cargo build --release -p tclcomm-pkg"),
+            "{}",
+            r.stderr
+        );
+        eprintln!("skipped: libcomm.so is not built");
+        return;
+    }
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(dir.join("pkgIndex.tcl").is_file());
+    if Command::new("tclsh").arg("/dev/null").status().is_err() {
+        return;
+    }
+    let s = Server::start(&[]);
+    let script = format!(
+        "puts [package require comm]\nputs [::comm::comm send {} {{expr {{6*7}}}}]\n",
+        s.id
+    );
+    let file = dir.join("t.tcl");
+    std::fs::write(&file, script).expect("write script");
+    let mut child = Command::new("tclsh")
+        .arg(&file)
+        .env("TCLLIBPATH", &dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tclsh");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("tclsh hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4.8\n42\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_library_is_explained() {
+    let r = run(&[
+        "tcl-package",
+        "/nonexistent-dir-tclcomm",
+        "--library",
+        "/nonexistent/libcomm.so",
+    ]);
+    assert_eq!(r.code, Some(3));
+    assert!(r.stderr.contains("no library at"), "{}", r.stderr);
+}
