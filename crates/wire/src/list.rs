@@ -249,12 +249,30 @@ enum Mode {
     Escape,
 }
 
+/// Bytes that make an element anything but bare: whitespace, braces, and
+/// `;`, `$`, `[`, `]`, `"`, `\\`.
+static LIST_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let specials = b" \t\n\x0b\x0c\r{};$[]\"\\";
+    let mut i = 0;
+    while i < specials.len() {
+        t[specials[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 /// Decides the quoting of one element exactly as TclScanElement and
 /// TclConvertElement do.
 fn scan_element(s: &[u8], first: bool) -> Mode {
     let Some(&lead) = s.first() else {
         return Mode::Brace;
     };
+    // Fast path: no byte that means anything to a list (a table lookup per
+    // byte, stopping at the first special one) is written bare.
+    if !(first && lead == b'#') && !s.iter().any(|&b| LIST_SPECIAL[usize::from(b)]) {
+        return Mode::Bare;
+    }
     let hash = first && lead == b'#';
     let mut forbid_none = false;
     let mut prefer_brace = hash;
