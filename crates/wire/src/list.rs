@@ -270,7 +270,7 @@ fn scan_element(s: &[u8], first: bool) -> Mode {
     };
     // Fast path: no byte that means anything to a list (a table lookup per
     // byte, stopping at the first special one) is written bare.
-    if !(first && lead == b'#') && !s.iter().any(|&b| LIST_SPECIAL[usize::from(b)]) {
+    if (!first || lead != b'#') && !s.iter().any(|&b| LIST_SPECIAL[usize::from(b)]) {
         return Mode::Bare;
     }
     let hash = first && lead == b'#';
