@@ -200,6 +200,28 @@ pub fn comm_tcl_shim() -> String {
     )
 }
 
+/// Finds the built shared library for [`write_package`]: `$TCLCOMM_LIBRARY`
+/// if set, else [`LIBRARY_FILE`] next to the running executable or in its
+/// `deps/` directory (where cargo leaves it when a binary crate such as the
+/// CLI depends on this crate: `cargo build --release -p tclcomm-cli` writes
+/// `target/release/deps/libcomm.so`; only `-p tclcomm-pkg` also copies it to
+/// `target/release/libcomm.so`), or in `../lib`.
+pub fn find_library() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("TCLCOMM_LIBRARY") {
+        return Some(p.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [
+        dir.join(LIBRARY_FILE),
+        dir.join("deps").join(LIBRARY_FILE),
+        dir.join("..").join(LIBRARY_FILE),
+        dir.join("..").join("lib").join(LIBRARY_FILE),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
 /// Lays out a Tcl package directory: copies the shared library `library`
 /// into `dir` as [`LIBRARY_FILE`] and writes `pkgIndex.tcl` (and the
 /// `comm.tcl` shim), so that `TCLLIBPATH=dir tclsh` followed by

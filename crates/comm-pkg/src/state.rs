@@ -453,7 +453,7 @@ fn run_requests(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>) {
 /// Evaluates one received request and answers it (tcllib's `commExec` for
 /// send/async/command).
 fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
-    *chan.remoteid.borrow_mut() = Some(req.id.clone());
+    let prev_remote = chan.remoteid.replace(Some(req.id.clone()));
     let prev = comm.current.replace(Some(Current {
         chan: chan.name.clone(),
         conn: req.conn,
@@ -519,7 +519,10 @@ fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
         .as_ref()
         .is_some_and(|c| c.future.is_some() && c.conn == req.conn && c.serial == req.serial);
     if prev.is_some() {
+        // A request served inside another one's event loop: give the outer
+        // one back its identity, as tcllib's `vwait`/`update` wrappers do.
         *comm.current.borrow_mut() = prev;
+        *chan.remoteid.borrow_mut() = prev_remote;
     }
     if is_async {
         return;
