@@ -17,7 +17,7 @@ pub(crate) struct Args {
 }
 
 /// Where cargo puts the library next to the `tclcomm` executable.
-fn candidates() -> Vec<PathBuf> {
+pub(crate) fn candidates() -> Vec<PathBuf> {
     let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))

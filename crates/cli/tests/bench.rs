@@ -1,0 +1,29 @@
+//! `tclcomm bench --quick` runs and writes its table and chart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::run_with;
+
+#[test]
+fn quick_bench_writes_table_and_chart() {
+    let dir = std::env::temp_dir().join(format!("tclcomm-bench-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = run_with(
+        &["bench", "--quick", "--out", dir.to_str().expect("utf-8")],
+        b"",
+        Duration::from_secs(240),
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let md = std::fs::read_to_string(dir.join("bench.md")).expect("bench.md");
+    assert!(
+        md.starts_with("| workload | plain TCP | Rust ↔ Rust |"),
+        "{md}"
+    );
+    assert!(md.contains("sync round trips"), "{md}");
+    assert!(r.out().contains("| workload |"));
+    let svg = std::fs::read_to_string(dir.join("bench.svg")).expect("bench.svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
