@@ -11,6 +11,9 @@ use crate::{EXIT_REMOTE, Failure, Outcome};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Send without waiting for an answer (`send -async`); prints nothing.
+    /// Returns once the message is written, after a pause of 200 ms that
+    /// lets a tcllib peer read it before the connection closes (tcllib drops
+    /// data that arrives together with the close).
     #[arg(long = "async")]
     asynchronous: bool,
 
@@ -141,10 +144,10 @@ pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
 ///
 /// The close waits a moment first: tcllib discards the data it reads
 /// together with the end of a connection (spec §11), so a message followed
-/// at once by the close would be lost; the pause (100 ms, plus time to
+/// at once by the close would be lost; the pause (200 ms, plus time to
 /// write the payload at 50 MB/s) lets an idle peer read it first.
 async fn flush(channel: &Channel, id: &Id, size: usize) {
-    let pause = Duration::from_millis(100) + Duration::from_secs_f64(size as f64 / 50e6);
+    let pause = Duration::from_millis(200) + Duration::from_secs_f64(size as f64 / 50e6);
     tokio::time::sleep(pause).await;
     channel.shutdown(id.clone());
     let handle = tokio::runtime::Handle::current();

@@ -34,10 +34,7 @@ fn piped_input_uses_info_complete_and_shows_errors_apart() {
 
 #[test]
 fn attach_to_a_refused_port_exits_2() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = common::free_port();
     let r = run_with(&["attach", &port.to_string()], b"", Duration::from_secs(30));
     assert_eq!(r.code, Some(2));
     assert!(r.stderr.contains("connection refused"), "{}", r.stderr);

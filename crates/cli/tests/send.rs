@@ -80,14 +80,7 @@ fn remote_error_exits_1_and_verbose_adds_errorinfo() {
     assert_eq!(r.code, Some(1));
     assert_eq!(r.stderr, "boom\n");
     assert!(r.stdout.is_empty());
-    let r = run(&["-v", "send", p.id(), script]);
-    assert_eq!(r.code, Some(1));
-    assert!(
-        r.stderr
-            .starts_with("boom\nerrorCode: MY CODE\nerrorInfo:\nmy info\n"),
-        "{}",
-        r.stderr
-    );
+    common::assert_verbose_remote_error(p.id());
     let r = run(&["send", p.id(), "break"]);
     assert_eq!(
         (r.code, r.stderr.as_str()),
@@ -98,10 +91,7 @@ fn remote_error_exits_1_and_verbose_adds_errorinfo() {
 #[test]
 fn refused_connection_exits_2() {
     // A port that was free a moment ago.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = common::free_port();
     let r = run(&["send", &port.to_string(), "set a 1"]);
     assert_eq!(r.code, Some(2));
     assert!(

@@ -46,14 +46,7 @@ fn special_characters_errors_and_timeouts_against_serve() {
     );
     let r = run(&["send", &s.id, "set ::v"]);
     assert_eq!(r.stdout, format!("{payload}\n").into_bytes());
-    let r = run(&["-v", "send", &s.id, "error boom {my info} {MY CODE}"]);
-    assert_eq!(r.code, Some(1));
-    assert!(
-        r.stderr
-            .starts_with("boom\nerrorCode: MY CODE\nerrorInfo:\nmy info\n"),
-        "{}",
-        r.stderr
-    );
+    common::assert_verbose_remote_error(&s.id);
     let r = run(&["send", "--timeout", "0.3", &s.id, "never"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.elapsed < Duration::from_secs(5));

@@ -163,3 +163,24 @@ pub fn tricky() -> String {
     s.push_str(" unbalanced { and } } backslash-at-end \\");
     s
 }
+
+/// A loopback port that was free a moment ago (so connecting is refused).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// `-v send ID {error boom {my info} {MY CODE}}` exits 1 with the message,
+/// errorCode and errorInfo on stderr.
+pub fn assert_verbose_remote_error(id: &str) {
+    let r = run(&["-v", "send", id, "error boom {my info} {MY CODE}"]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr
+            .starts_with("boom\nerrorCode: MY CODE\nerrorInfo:\nmy info\n"),
+        "{}",
+        r.stderr
+    );
+}
