@@ -47,27 +47,27 @@ pub(crate) fn run(args: Args) -> Outcome {
                 l.display()
             )));
         }
-        None => {
-            let looked = candidates();
-            match looked.iter().find(|p| p.is_file()) {
-                Some(p) => p.clone(),
-                None => {
-                    let list: Vec<String> =
-                        looked.iter().map(|p| p.display().to_string()).collect();
-                    return Err(Failure::local(format!(
-                        "tclcomm: {} not found (looked in: {}).\n\
-                         Build it first: `cargo build --release -p tclcomm-pkg` (or without --release \
-                         for target/debug), then run the tclcomm of the same profile, or pass --library FILE.",
-                        comm::LIBRARY_FILE,
-                        if list.is_empty() {
-                            "nowhere".to_string()
-                        } else {
-                            list.join(", ")
-                        }
-                    )));
-                }
+        None => match comm::find_library() {
+            Some(p) if p.is_file() => p,
+            _ => {
+                let list: Vec<String> = candidates()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                return Err(Failure::local(format!(
+                    "tclcomm: {} not found (looked in: {}).\n\
+                     Build it first: `cargo build --release -p tclcomm-pkg` (or without --release \
+                     for target/debug), then run the tclcomm of the same profile, or pass --library FILE \
+                     (or set TCLCOMM_LIBRARY).",
+                    comm::LIBRARY_FILE,
+                    if list.is_empty() {
+                        "nowhere".to_string()
+                    } else {
+                        list.join(", ")
+                    }
+                )));
             }
-        }
+        },
     };
     comm::write_package(&args.dir, &library).map_err(|e| {
         Failure::local(format!(
