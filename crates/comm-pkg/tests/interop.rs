@@ -13,10 +13,14 @@ fn package() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("test exe");
-        // target/<profile>/deps/interop-… -> target/<profile>/libcomm.so
-        let profile = exe.parent().and_then(Path::parent).expect("target dir");
-        let lib = profile.join(comm::LIBRARY_FILE);
-        assert!(lib.exists(), "{} not built", lib.display());
+        // target/<profile>/deps/interop-…: `cargo test` leaves the cdylib
+        // it built for this test in deps/ (only `cargo build` copies it up).
+        let deps = exe.parent().expect("deps dir");
+        let lib = [deps.to_path_buf(), deps.join("..")]
+            .into_iter()
+            .map(|d| d.join(comm::LIBRARY_FILE))
+            .find(|p| p.is_file())
+            .expect("libcomm.so built by cargo test");
         let dir = std::env::temp_dir().join(format!("tclcomm-pkg-interop-{}", std::process::id()));
         comm::write_package(&dir.join("comm"), &lib).expect("write package");
         dir
