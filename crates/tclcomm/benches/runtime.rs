@@ -50,6 +50,8 @@ fn ping_pong(request: usize, reply: usize, iterations: usize) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--big`: only the 50 MB payload (for profiling).
+    let big_only = std::env::args().any(|a| a == "--big");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -71,7 +73,7 @@ fn main() {
     let id = server.self_id();
 
     // Sync round trips, then the same message sizes over plain TCP.
-    let n = if quick { 2_000 } else { 20_000 };
+    let n = if quick || big_only { 200 } else { 20_000 };
     let sync_rate = rt.block_on(async {
         for _ in 0..n / 10 {
             client.send(id.clone(), "ping").await.unwrap();

@@ -136,14 +136,39 @@ struct ConnEntry {
     stop: CancellationToken,
 }
 
+/// The accept tasks of the listening sockets.
+struct Listener {
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Listener {
+    /// Stops accepting; the sockets close as the tasks end.
+    fn cancel(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stops accepting and waits until the sockets are closed, so that the
+    /// port can be bound again at once.
+    async fn close(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
 struct State {
     engine: Engine,
     config: Config,
     evaluator: Arc<dyn Evaluator>,
     conns: HashMap<ConnId, ConnEntry>,
     waiters: HashMap<u64, Waiter>,
-    lost_callbacks: HashMap<ConnId, Vec<LostCallback>>,
-    listener: Option<CancellationToken>,
+    /// Per connection: callbacks to run when it goes, each with a token so
+    /// that its owner can withdraw it.
+    lost_callbacks: HashMap<ConnId, Vec<(u64, LostCallback)>>,
+    next_token: u64,
+    listener: Option<Listener>,
     port: u16,
     destroyed: bool,
 }
@@ -244,6 +269,7 @@ impl Channel {
                 conns: HashMap::new(),
                 waiters: HashMap::new(),
                 lost_callbacks: HashMap::new(),
+                next_token: 0,
                 listener: None,
                 port: 0,
                 destroyed: false,
@@ -452,20 +478,24 @@ impl Channel {
         if self.is_destroyed() {
             return Err(Error::Destroyed);
         }
-        let new = change(old.clone());
+        let mut new = change(old.clone());
         let relisten = new.port != old.port
             || new.listen != old.listen
             || new.local != old.local
             || !same_transport(&new.transport, &old.transport);
         if relisten {
             self.abort();
-            let old_port = {
+            let (old_port, listener) = {
                 let mut st = lock(&self.inner.state);
-                if let Some(l) = st.listener.take() {
-                    l.cancel();
-                }
-                std::mem::replace(&mut st.port, 0)
+                (std::mem::replace(&mut st.port, 0), st.listener.take())
             };
+            if let Some(l) = listener {
+                l.close().await;
+            }
+            if !new.listen {
+                // As tcllib: not listening means id 0, whatever the port said.
+                new.port = Port::Any;
+            }
             if new.listen {
                 match bind(&new).await {
                     Ok((port, listeners)) => self.inner.install_listeners(port, listeners),
@@ -487,6 +517,9 @@ impl Channel {
             st.evaluator = e.clone();
         }
         st.engine.set_max_message(new.limits.max_message);
+        if st.port != 0 {
+            new.port = Port::Fixed(st.port);
+        }
         st.config = new;
         Ok(())
     }
@@ -672,26 +705,46 @@ impl Inner {
         lock(&self.state).engine.is_open(conn)
     }
 
-    pub(crate) fn on_conn_lost(self: &Arc<Self>, conn: ConnId, f: LostCallback) {
+    /// Registers `f` to run when `conn` goes (at once if it has gone).
+    /// Returns a token for [`forget_conn_lost`](Inner::forget_conn_lost).
+    pub(crate) fn on_conn_lost(self: &Arc<Self>, conn: ConnId, f: LostCallback) -> Option<u64> {
         let mut st = lock(&self.state);
         if st.engine.is_open(conn) {
-            st.lost_callbacks.entry(conn).or_default().push(f);
+            st.next_token += 1;
+            let token = st.next_token;
+            st.lost_callbacks.entry(conn).or_default().push((token, f));
+            Some(token)
         } else {
             drop(st);
             f();
+            None
+        }
+    }
+
+    /// Withdraws callbacks registered with [`on_conn_lost`](Inner::on_conn_lost).
+    pub(crate) fn forget_conn_lost(&self, conn: ConnId, tokens: &[u64]) {
+        let mut st = lock(&self.state);
+        if let Some(v) = st.lost_callbacks.get_mut(&conn) {
+            v.retain(|(t, _)| !tokens.contains(t));
         }
     }
 
     fn install_listeners(self: &Arc<Self>, port: u16, listeners: Vec<TcpListener>) {
         let stop = CancellationToken::new();
-        for l in listeners {
-            self.handle
-                .spawn(accept_loop(Arc::downgrade(self), l, stop.clone()));
-        }
+        let tasks = listeners
+            .into_iter()
+            .map(|l| {
+                self.handle
+                    .spawn(accept_loop(Arc::downgrade(self), l, stop.clone()))
+            })
+            .collect();
         let mut st = lock(&self.state);
         st.port = port;
+        // As tcllib: the port got from the OS is kept, so a re-listen (say
+        // for a change of -local) keeps the id.
+        st.config.port = Port::Fixed(port);
         st.engine.set_own_id(Id::port(port));
-        if let Some(old) = st.listener.replace(stop) {
+        if let Some(old) = st.listener.replace(Listener { stop, tasks }) {
             old.cancel();
         }
     }
@@ -708,7 +761,7 @@ impl Inner {
     /// throughput matters more than the latency of one message).
     fn drain_with(&self, st: &mut State, batch: bool) -> Vec<Deferred> {
         let mut deferred = Vec::new();
-        let mut closing: Vec<(ConnId, Vec<LostCallback>)> = Vec::new();
+        let mut closing: Vec<(ConnId, Vec<(u64, LostCallback)>)> = Vec::new();
         while let Some(action) = st.engine.poll_action() {
             match action {
                 Action::Write { conn, bytes } => {
@@ -784,7 +837,12 @@ impl Inner {
                         .filter_map(|f| st.waiters.remove(&f.serial).map(|w| (f.serial, w)))
                         .collect();
                     let callbacks = match closing.iter().position(|(c, _)| *c == conn) {
-                        Some(i) => closing.swap_remove(i).1,
+                        Some(i) => closing
+                            .swap_remove(i)
+                            .1
+                            .into_iter()
+                            .map(|(_, f)| f)
+                            .collect(),
                         None => Vec::new(),
                     };
                     deferred.push(Deferred::Lost {
@@ -802,7 +860,9 @@ impl Inner {
             }
         }
         for (_, callbacks) in closing {
-            deferred.push(Deferred::Callbacks(callbacks));
+            deferred.push(Deferred::Callbacks(
+                callbacks.into_iter().map(|(_, f)| f).collect(),
+            ));
         }
         deferred
     }
@@ -913,6 +973,7 @@ impl Inner {
             kind,
             serial: serial.clone(),
             done: false,
+            lost_tokens: std::sync::Mutex::new(Vec::new()),
         };
         let (id, serial, script) = match &hooks.eval {
             None => (id, serial, script),
@@ -1012,21 +1073,30 @@ impl Inner {
         let port = id.port_number().ok_or_else(|| {
             Error::Connect(format!("expected integer but got \"{}\"", id.port_text()))
         })?;
-        let stream = TcpStream::connect((host.as_str(), port))
+        // The socket must belong to the channel's runtime (the caller may
+        // be polling this on another one), so connect there.
+        let me = self.clone();
+        let target = id.clone();
+        let opened = self.handle.spawn(async move {
+            let stream = TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))?;
+            if let Some(h) = &me.hooks().connected {
+                let ev = ConnectedEvent {
+                    chan: me.name.clone(),
+                    id: target,
+                    host: host.clone(),
+                    port,
+                };
+                h(&ev).map_err(Error::Connect)?;
+            }
+            transport::wrap(&transport, stream, Some(&host))
+                .await
+                .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))
+        });
+        let halves = opened
             .await
-            .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))?;
-        if let Some(h) = &self.hooks().connected {
-            let ev = ConnectedEvent {
-                chan: self.name.clone(),
-                id: id.clone(),
-                host: host.clone(),
-                port,
-            };
-            h(&ev).map_err(Error::Connect)?;
-        }
-        let halves = transport::wrap(&transport, stream, Some(&host))
-            .await
-            .map_err(|e| Error::Connect(format!("couldn't open socket: {}", io_text(&e))))?;
+            .map_err(|e| Error::Connect(format!("connect task failed: {e}")))??;
         let mut st = lock(&self.state);
         if st.destroyed {
             return Err(Error::Destroyed);
@@ -1183,7 +1253,7 @@ impl Inner {
     }
 
     fn hold_incoming(self: &Arc<Self>, conn: ConnId, guard: IncomingGuard) {
-        Inner::on_conn_lost(self, conn, Box::new(move || drop(guard)));
+        let _ = Inner::on_conn_lost(self, conn, Box::new(move || drop(guard)));
     }
 }
 

@@ -62,6 +62,8 @@ pub struct Responder {
     pub(crate) kind: RequestKind,
     pub(crate) serial: Serial,
     pub(crate) done: bool,
+    /// `on_lost` callbacks to withdraw once answered.
+    pub(crate) lost_tokens: std::sync::Mutex<Vec<u64>>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -79,6 +81,7 @@ impl Responder {
     /// answer was dropped). For `async` requests nothing is sent.
     pub fn respond(mut self, outcome: Outcome) -> bool {
         self.done = true;
+        self.forget_lost();
         if self.kind == RequestKind::Async {
             return self.inner.upgrade().is_some_and(|i| i.conn_open(self.conn));
         }
@@ -118,8 +121,25 @@ impl Responder {
     /// answer is sent (comm's future `-command`). Runs at once if it already has.
     pub fn on_lost(&self, f: impl FnOnce() + Send + 'static) {
         match self.inner.upgrade() {
-            Some(inner) => Inner::on_conn_lost(&inner, self.conn, Box::new(f)),
+            Some(inner) => {
+                if let Some(token) = Inner::on_conn_lost(&inner, self.conn, Box::new(f)) {
+                    self.lost_tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(token);
+                }
+            }
             None => f(),
+        }
+    }
+
+    fn forget_lost(&self) {
+        let tokens =
+            std::mem::take(&mut *self.lost_tokens.lock().unwrap_or_else(|e| e.into_inner()));
+        if !tokens.is_empty() {
+            if let Some(inner) = self.inner.upgrade() {
+                inner.forget_conn_lost(self.conn, &tokens);
+            }
         }
     }
 
@@ -131,6 +151,7 @@ impl Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
+        self.forget_lost();
         if !self.done && self.kind != RequestKind::Async {
             if let Some(inner) = self.inner.upgrade() {
                 let outcome = Outcome {
