@@ -52,6 +52,8 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     // `--big`: only the 50 MB payload (for profiling).
     let big_only = std::env::args().any(|a| a == "--big");
+    // `--async`: only the async bursts (for profiling).
+    let async_only = std::env::args().any(|a| a == "--async");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -73,7 +75,11 @@ fn main() {
     let id = server.self_id();
 
     // Sync round trips, then the same message sizes over plain TCP.
-    let n = if quick || big_only { 200 } else { 20_000 };
+    let n = if quick || big_only || async_only {
+        200
+    } else {
+        20_000
+    };
     let sync_rate = rt.block_on(async {
         for _ in 0..n / 10 {
             client.send(id.clone(), "ping").await.unwrap();
@@ -93,7 +99,9 @@ fn main() {
 
     // Async bursts: send N, then one sync send that arrives after all of
     // them (same connection, in order), so the time covers their execution.
-    let bursts: &[usize] = if quick {
+    let bursts: &[usize] = if big_only {
+        &[]
+    } else if quick {
         &[20_000]
     } else {
         &[20_000, 80_000, 200_000]
@@ -117,7 +125,11 @@ fn main() {
     }
 
     // Big payloads full of special characters, echoed back.
-    let sizes: &[usize] = if quick {
+    let sizes: &[usize] = if async_only {
+        &[]
+    } else if big_only {
+        &[50 << 20]
+    } else if quick {
         &[1 << 20]
     } else {
         &[1 << 20, 10 << 20, 50 << 20]

@@ -274,16 +274,40 @@ struct Pending {
     kind: CallKind,
 }
 
+/// A fast hasher for keys the engine makes itself (connection handles and
+/// serials), never chosen by a peer, so collision attacks do not apply.
+/// Maps keyed by peer-chosen text (ids) keep the default SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+struct OwnKeyHasher(u64);
+
+impl std::hash::Hasher for OwnKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type OwnKeyMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<OwnKeyHasher>>;
+
 /// One channel's protocol state. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
     serial: u64,
     next_conn: u64,
-    conns: HashMap<ConnId, Conn>,
+    conns: OwnKeyMap<ConnId, Conn>,
     /// The connection that carries new sends to each id.
     peers: HashMap<Id, ConnId>,
-    pending: HashMap<u64, Pending>,
+    pending: OwnKeyMap<u64, Pending>,
     actions: VecDeque<Action>,
 }
 
@@ -294,9 +318,9 @@ impl Engine {
             config,
             serial: 0,
             next_conn: 1,
-            conns: HashMap::new(),
+            conns: OwnKeyMap::default(),
             peers: HashMap::new(),
-            pending: HashMap::new(),
+            pending: OwnKeyMap::default(),
             actions: VecDeque::new(),
         }
     }

@@ -8,24 +8,26 @@ pub const LOCALHOST: &str = "127.0.0.1";
 /// A comm id, kept as the Tcl text tcllib uses as its key: `45001`, or the
 /// list `{45001 host}`. Ids compare as exact strings, as in tcllib, so
 /// `45001` and `{45001 127.0.0.1}` are different peers.
+///
+/// Cheap to clone: the text is shared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Id(String);
+pub struct Id(std::sync::Arc<str>);
 
 impl Id {
     /// The id with exactly this Tcl text (taken verbatim, as tcllib does with
     /// ids received in a handshake).
     pub fn from_text(text: impl Into<String>) -> Id {
-        Id(text.into())
+        Id(std::sync::Arc::from(text.into()))
     }
 
     /// The id of a port on the default host: `45001`.
     pub fn port(port: u16) -> Id {
-        Id(port.to_string())
+        Id::from_text(port.to_string())
     }
 
     /// The id `{port host}`.
     pub fn with_host(port: impl AsRef<str>, host: impl AsRef<str>) -> Id {
-        Id(list::format_list([port.as_ref(), host.as_ref()]))
+        Id::from_text(list::format_list([port.as_ref(), host.as_ref()]))
     }
 
     /// The Tcl text of the id.
