@@ -103,14 +103,7 @@ fn outcome_of(list: &Obj) -> Outcome {
 
 /// The wire [`Code`] of a numeric completion code.
 pub fn code_of(code: i64) -> Code {
-    match code {
-        0 => Code::Ok,
-        1 => Code::Error,
-        2 => Code::Return,
-        3 => Code::Break,
-        4 => Code::Continue,
-        n => Code::Other(n),
-    }
+    Code::from(code)
 }
 
 impl Interp<'_> {

@@ -134,20 +134,22 @@ fn main() {
     } else {
         &[1 << 20, 10 << 20, 50 << 20]
     };
-    let unit = "{\"}[$;\\\n\t\0é😀 }";
+    // Two kinds of data full of special characters: every character Tcl
+    // quotes (brace-quotable, as most Tcl data is), and the worst case,
+    // where a backslash-newline forces backslash quoting at every level.
+    let kinds = [
+        ("special characters", "{a} [b] $c \"d\" \\e ; f\n\té中 "),
+        ("special characters, backslash-quoted", "{\"}[$;\\\n\t\0é😀 }"),
+    ];
     for &size in sizes {
-        let payload = unit.repeat(size / unit.len());
-        let script = Script::command(["echo", payload.as_str()]);
-        let t = Instant::now();
-        let got = rt
-            .block_on(client.send_timeout(id.clone(), script, Duration::from_secs(120)))
-            .unwrap();
-        let el = t.elapsed();
-        assert!(got == payload);
-        println!(
-            "sync echo of {} MB of special characters: {:.3} s",
-            size >> 20,
-            el.as_secs_f64()
-        );
+        for (kind, unit) in kinds {
+            let payload = unit.repeat(size / unit.len());
+            let script = Script::command(["echo", payload.as_str()]);
+            let t = Instant::now();
+            let got = rt.block_on(client.send_timeout(id.clone(), script, Duration::from_secs(120))).unwrap();
+            let el = t.elapsed();
+            assert!(got == payload);
+            println!("sync echo of {} MB of {kind}: {:.3} s", size >> 20, el.as_secs_f64());
+        }
     }
 }

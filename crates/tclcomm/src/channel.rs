@@ -1157,40 +1157,18 @@ impl Inner {
         let queued = Arc::new(AtomicUsize::new(0));
         let deadline = incoming.then_some(st.config.limits.handshake_timeout);
         let me = Arc::downgrade(self);
-        let direct = match halves {
-            Halves::Tcp(sock) => {
-                self.handle.spawn(write_loop(
-                    Writer::Tcp(sock.clone()),
-                    rx,
-                    queued.clone(),
-                    stop.clone(),
-                ));
-                self.handle.spawn(read_loop(
-                    me,
-                    conn,
-                    Reader::Tcp(sock.clone()),
-                    stop.clone(),
-                    deadline,
-                ));
-                Some(sock)
-            }
-            Halves::Boxed(r, w) => {
-                self.handle.spawn(write_loop(
-                    Writer::Boxed(w),
-                    rx,
-                    queued.clone(),
-                    stop.clone(),
-                ));
-                self.handle.spawn(read_loop(
-                    me,
-                    conn,
-                    Reader::Boxed(r),
-                    stop.clone(),
-                    deadline,
-                ));
-                None
-            }
+        let (reader, writer, direct) = match halves {
+            Halves::Tcp(sock) => (
+                Reader::Tcp(sock.clone()),
+                Writer::Tcp(sock.clone()),
+                Some(sock),
+            ),
+            Halves::Boxed(r, w) => (Reader::Boxed(r), Writer::Boxed(w), None),
         };
+        self.handle
+            .spawn(write_loop(writer, rx, queued.clone(), stop.clone()));
+        self.handle
+            .spawn(read_loop(me, conn, reader, stop.clone(), deadline));
         st.conns.insert(
             conn,
             ConnEntry {

@@ -196,6 +196,10 @@ impl Drop for CurrentGuard {
     }
 }
 
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
 /// Evaluates a request with a dispatcher as comm does: `uplevel #0` of the
 /// fragments, so they are joined with `concat`, and the result or the
 /// completion code, errorInfo and errorCode make the outcome.
@@ -210,7 +214,14 @@ pub fn dispatch(dispatcher: &crate::Dispatcher, request: &Incoming) -> Outcome {
         };
     }
     let _current = CurrentGuard::set(&request.id);
-    match dispatcher.eval(&request.script_text()) {
+    // One fragment with nothing to trim is its own concat: no copy.
+    let text = match request.script.as_slice() {
+        [one] if !one.starts_with(is_space) && !one.ends_with(is_space) => {
+            std::borrow::Cow::Borrowed(one.as_str())
+        }
+        _ => std::borrow::Cow::Owned(request.script_text()),
+    };
+    match dispatcher.eval(&text) {
         Ok(result) => Outcome::ok(result),
         Err(e) => Outcome {
             code: Code::from(i64::from(e.code())),

@@ -272,7 +272,7 @@ fn rust_to_tcl_return_async_on_the_tcl_side() {
 #[test]
 fn rust_to_tcl_peer_exit_mid_call() {
     need_tcl!();
-    let peer = TclPeer::spawn(PRELUDE).unwrap();
+    let mut peer = TclPeer::spawn(PRELUDE).unwrap();
     let ch = Channel::new(Config::new()).unwrap();
     let id = Id::from_text(peer.id());
     let (tx, rx) = mpsc::channel();
@@ -294,7 +294,8 @@ fn rust_to_tcl_peer_exit_mid_call() {
     assert_eq!(info.code_text(), "-1");
     assert_eq!(info.result, "target application died or connection lost");
     assert_eq!(info.errorcode, "NONE");
-    // Connecting again fails the Tcl way.
+    // Once the process is gone, connecting again fails the Tcl way.
+    peer.wait_exit(Duration::from_secs(10)).unwrap();
     let e = ch.send(id, "set a").unwrap_err();
     assert_eq!(
         e.to_string(),
