@@ -1416,6 +1416,12 @@ async fn write_loop(
     tokio::pin!(linger);
     let mut batch = Vec::new();
     loop {
+        if rx.is_empty() && !stop.is_cancelled() {
+            // Let the senders run first: under a burst more messages are
+            // queued by the time this task runs again, so writes are
+            // fewer and bigger, and this task parks (and is woken) less.
+            tokio::task::yield_now().await;
+        }
         let first = tokio::select! {
             biased;
             m = rx.recv() => m,

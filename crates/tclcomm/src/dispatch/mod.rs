@@ -69,6 +69,32 @@ pub const CODE_BREAK: i32 = 3;
 /// Tcl's `TCL_CONTINUE` completion code.
 pub const CODE_CONTINUE: i32 = 4;
 
+/// FNV-1a: command names are looked up once per command evaluated, and
+/// the map holds only names its owner registered (a peer's names are looked
+/// up, never inserted), so a fast hash without collision defence is safe.
+#[derive(Clone, Copy)]
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+type CommandMap = HashMap<String, Arc<CommandFn>, std::hash::BuildHasherDefault<NameHasher>>;
+
 /// Evaluates Tcl scripts whose commands are registered Rust functions.
 ///
 /// Cheap to clone (an [`Arc`] inside); clones share their commands. Commands
@@ -77,7 +103,7 @@ pub const CODE_CONTINUE: i32 = 4;
 /// scripts and register commands themselves.
 #[derive(Clone)]
 pub struct Dispatcher {
-    commands: Arc<RwLock<HashMap<String, Arc<CommandFn>>>>,
+    commands: Arc<RwLock<CommandMap>>,
 }
 
 impl Default for Dispatcher {
