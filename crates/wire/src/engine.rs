@@ -456,7 +456,13 @@ impl Engine {
                 return;
             };
             match c.framer.next_word() {
-                Ok(Some(word)) => self.dispatch(conn, &word),
+                Ok(Some(word)) => {
+                    self.dispatch(conn, &word);
+                    // The framer reuses the buffer for a later message.
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.framer.recycle(word);
+                    }
+                }
                 Ok(None) => return,
                 Err(e) => {
                     let error = ConnError::Frame(e);

@@ -24,6 +24,7 @@
 use std::borrow::Cow;
 
 use thiserror::Error;
+use wide::u8x16;
 
 /// A string that is not a well-formed Tcl list. `Display` gives exactly the
 /// message Tcl 8.6 gives for the same input.
@@ -93,82 +94,100 @@ const fn is_space(b: u8) -> bool {
     b == b' ' || (b >= b'\t' && b <= b'\r')
 }
 
-const BLOCK: usize = 64;
+pub(crate) const BLOCK: usize = 64;
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+/// A 64-byte block held as four 16-byte vectors: classifying its bytes is a
+/// vector compare per class and a move-mask per vector, giving one bit per
+/// byte (bit `i` for byte `i`).
+#[derive(Clone, Copy)]
+pub(crate) struct Block([u8x16; 4]);
 
-/// High bit of each byte of `x` set exactly where that byte is zero.
-#[inline(always)]
-const fn zero_bytes(x: u64) -> u64 {
-    !(((x & LOW7).wrapping_add(LOW7)) | x) & !LOW7
-}
-
-/// High bit of each byte of `w` set where the byte equals `c`.
-#[inline(always)]
-const fn eq_bytes(w: u64, c: u8) -> u64 {
-    zero_bytes(w ^ (LO * c as u64))
-}
-
-/// Gathers the high bits of the 8 bytes of `hi` into bits 0..8, in order.
-#[inline(always)]
-const fn gather(hi: u64) -> u64 {
-    (hi >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
-}
-
-/// Builds a 64-bit mask over the block from a per-word byte predicate that
-/// returns high-bit-per-byte masks (SWAR: eight bytes per step).
-#[inline(always)]
-fn block_mask(block: &[u8; BLOCK], f: impl Fn(u64) -> u64) -> u64 {
-    let mut m = 0u64;
-    for (k, chunk) in block.chunks_exact(8).enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        m |= gather(f(u64::from_le_bytes(word))) << (8 * k);
+impl Block {
+    /// Loads a whole block.
+    #[inline(always)]
+    pub(crate) fn new(bytes: &[u8; BLOCK]) -> Block {
+        let lane = |k: usize| {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&bytes[16 * k..16 * k + 16]);
+            u8x16::from(a)
+        };
+        Block([lane(0), lane(1), lane(2), lane(3)])
     }
-    m
+
+    /// Loads up to 64 bytes, padding with NUL (special to nothing here).
+    #[inline]
+    pub(crate) fn padded(bytes: &[u8]) -> Block {
+        let mut block = [0u8; BLOCK];
+        let n = bytes.len().min(BLOCK);
+        block[..n].copy_from_slice(&bytes[..n]);
+        Block::new(&block)
+    }
+
+    /// Applies a per-vector classifier (all-ones lanes where it holds) and
+    /// gathers the result into a bit mask.
+    #[inline(always)]
+    fn mask(&self, f: impl Fn(u8x16) -> u8x16) -> u64 {
+        let bits = |k: usize| u64::from(f(self.0[k]).move_mask() as u16);
+        bits(0) | bits(1) << 16 | bits(2) << 32 | bits(3) << 48
+    }
+
+    /// Bit `i` set where byte `i` is `c`.
+    #[inline(always)]
+    pub(crate) fn eq(&self, c: u8) -> u64 {
+        let s = u8x16::splat(c);
+        self.mask(|v| v.cmp_eq(s))
+    }
+
+    /// Bit `i` set where byte `i` is one of `cs`.
+    #[inline(always)]
+    fn any_of<const N: usize>(&self, cs: [u8; N]) -> u64 {
+        self.mask(|v| {
+            let mut m = u8x16::splat(0);
+            for c in cs {
+                m |= v.cmp_eq(u8x16::splat(c));
+            }
+            m
+        })
+    }
+
+    /// Bit `i` set where byte `i` is list whitespace.
+    #[inline(always)]
+    fn space(&self) -> u64 {
+        self.mask(space_lanes)
+    }
+
+    /// Bit `i` set where byte `i` is whitespace or one of `cs`.
+    #[inline(always)]
+    fn space_or<const N: usize>(&self, cs: [u8; N]) -> u64 {
+        self.mask(|v| {
+            let mut m = space_lanes(v);
+            for c in cs {
+                m |= v.cmp_eq(u8x16::splat(c));
+            }
+            m
+        })
+    }
 }
 
-/// Whitespace bytes of a word (space, `\t`, `\n`, `\v`, `\f`, `\r`).
+/// All-ones lanes where the byte is list whitespace: `\t`..=`\r` (a range,
+/// tested as `b - 9 <= 4` unsigned) or space.
 #[inline(always)]
-const fn space_bytes(w: u64) -> u64 {
-    eq_bytes(w, b' ')
-        | eq_bytes(w, b'\t')
-        | eq_bytes(w, b'\n')
-        | eq_bytes(w, 0x0b)
-        | eq_bytes(w, 0x0c)
-        | eq_bytes(w, b'\r')
-}
-
-/// Bit `i` set where `block[i] == c`.
-#[inline(always)]
-fn eq_mask(block: &[u8; BLOCK], c: u8) -> u64 {
-    block_mask(block, |w| eq_bytes(w, c))
-}
-
-/// Bit `i` set where `block[i]` is list whitespace.
-#[inline(always)]
-fn space_mask(block: &[u8; BLOCK]) -> u64 {
-    block_mask(block, space_bytes)
+fn space_lanes(v: u8x16) -> u8x16 {
+    let x = v - u8x16::splat(9);
+    x.min(u8x16::splat(4)).cmp_eq(x) | v.cmp_eq(u8x16::splat(b' '))
 }
 
 /// Bit `i` set where `block[i]` makes `list` prefer braces: whitespace,
 /// `;`, `$`, `[`, `\`.
 #[inline(always)]
-fn prefer_brace_mask(block: &[u8; BLOCK]) -> u64 {
-    block_mask(block, |w| {
-        space_bytes(w)
-            | eq_bytes(w, b';')
-            | eq_bytes(w, b'$')
-            | eq_bytes(w, b'[')
-            | eq_bytes(w, b'\\')
-    })
+fn prefer_brace_mask(block: &Block) -> u64 {
+    block.space_or([b';', b'$', b'[', b'\\'])
 }
 
 /// Bit `i` set where `block[i]` is `]` or `"`.
 #[inline(always)]
-fn prefer_escape_mask(block: &[u8; BLOCK]) -> u64 {
-    block_mask(block, |w| eq_bytes(w, b']') | eq_bytes(w, b'"'))
+fn prefer_escape_mask(block: &Block) -> u64 {
+    block.any_of([b']', b'"'])
 }
 
 /// Iterates over `bytes` in 64-byte blocks; the last one is padded with NUL
@@ -186,36 +205,55 @@ impl<'a> Blocks<'a> {
 
 impl Iterator for Blocks<'_> {
     /// (offset of the block, its bytes, number of real bytes)
-    type Item = (usize, [u8; BLOCK], usize);
+    type Item = (usize, Block, usize);
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.bytes.get(self.pos..)?;
+        let at = self.pos;
+        if let Some(whole) = rest.first_chunk::<BLOCK>() {
+            self.pos += BLOCK;
+            return Some((at, Block::new(whole), BLOCK));
+        }
         if rest.is_empty() {
             return None;
         }
-        let at = self.pos;
-        let mut block = [0u8; BLOCK];
-        let n = rest.len().min(BLOCK);
-        block[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        Some((at, block, n))
+        self.pos += rest.len();
+        Some((at, Block::padded(rest), rest.len()))
     }
+}
+
+/// The closes of a block that may set a new minimum of the nesting depth:
+/// every `}` except those whose previous brace in the block is a `{` (such a
+/// close only returns to a depth already reached before its open).
+#[inline(always)]
+pub(crate) fn hard_closes(o: u64, c: u64) -> u64 {
+    let m = o | c;
+    // Adding `o << 1` to the non-brace bits carries each open's mark over
+    // the non-braces after it onto the next brace.
+    let after_open = (!m).wrapping_add(o << 1) & m;
+    c & !after_open
+}
+
+/// Mask of the bits below bit `i` (`i < 64`).
+#[inline(always)]
+pub(crate) fn below(i: u32) -> u64 {
+    (1u64 << i) - 1
 }
 
 /// Resolves backslash escapes across blocks: a byte is *escaped* when it
 /// follows an unescaped backslash (i.e. an odd-length run of backslashes).
 #[derive(Default)]
-struct EscapeTracker {
+pub(crate) struct EscapeTracker {
     /// 1 when the first byte of the next block is escaped.
-    carry: u64,
+    pub(crate) carry: u64,
 }
 
 impl EscapeTracker {
     /// Returns the mask of escaped positions in a block whose backslash
     /// mask is `bs`.
     #[inline(always)]
-    fn next(&mut self, bs: u64) -> u64 {
+    pub(crate) fn next(&mut self, bs: u64) -> u64 {
         const EVEN: u64 = 0x5555_5555_5555_5555;
         let bs = bs & !self.carry;
         let follows_escape = (bs << 1) | self.carry;
@@ -249,18 +287,28 @@ enum Mode {
     Escape,
 }
 
-/// Bytes that make an element anything but bare: whitespace, braces, and
-/// `;`, `$`, `[`, `]`, `"`, `\\`.
-static LIST_SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let specials = b" \t\n\x0b\x0c\r{};$[]\"\\";
-    let mut i = 0;
-    while i < specials.len() {
-        t[specials[i] as usize] = true;
-        i += 1;
+/// All-ones lanes where the byte may mean something to a list: at most
+/// `]` (every special but the braces is below it, and so are digits and
+/// capitals), `{` or `}`. A cheap filter: blocks with none are skipped.
+#[inline(always)]
+fn maybe_special_lanes(v: u8x16) -> u8x16 {
+    v.min(u8x16::splat(b']')).cmp_eq(v)
+        | v.cmp_eq(u8x16::splat(b'{'))
+        | v.cmp_eq(u8x16::splat(b'}'))
+}
+
+impl Block {
+    /// Whether the block may hold a byte special to a list (see
+    /// [`maybe_special_lanes`]).
+    #[inline(always)]
+    fn maybe_special(&self) -> bool {
+        let m = maybe_special_lanes(self.0[0])
+            | maybe_special_lanes(self.0[1])
+            | maybe_special_lanes(self.0[2])
+            | maybe_special_lanes(self.0[3]);
+        m.move_mask() != 0
     }
-    t
-};
+}
 
 /// Decides the quoting of one element exactly as TclScanElement and
 /// TclConvertElement do.
@@ -268,11 +316,6 @@ fn scan_element(s: &[u8], first: bool) -> Mode {
     let Some(&lead) = s.first() else {
         return Mode::Brace;
     };
-    // Fast path: no byte that means anything to a list (a table lookup per
-    // byte, stopping at the first special one) is written bare.
-    if (!first || lead != b'#') && !s.iter().any(|&b| LIST_SPECIAL[usize::from(b)]) {
-        return Mode::Bare;
-    }
     let hash = first && lead == b'#';
     let mut forbid_none = false;
     let mut prefer_brace = hash;
@@ -281,15 +324,13 @@ fn scan_element(s: &[u8], first: bool) -> Mode {
         forbid_none = true;
         prefer_brace = true;
     }
-    let mut require_escape = false;
     let mut nesting: i64 = 0;
     let mut esc = EscapeTracker::default();
-    let mut last_escaped_end = false;
 
     for (_, block, n) in Blocks::new(s, 0) {
-        let open = eq_mask(&block, b'{');
-        let close = eq_mask(&block, b'}');
-        let bs = eq_mask(&block, b'\\');
+        if esc.carry == 0 && !block.maybe_special() {
+            continue;
+        }
         if !prefer_brace {
             if prefer_brace_mask(&block) != 0 {
                 prefer_brace = true;
@@ -300,44 +341,42 @@ fn scan_element(s: &[u8], first: bool) -> Mode {
                 forbid_none = true;
             }
         }
+        let bs = block.eq(b'\\');
         let escaped = esc.next(bs);
-        if escaped & eq_mask(&block, b'\n') != 0 {
-            // backslash-newline cannot survive brace quoting
-            require_escape = true;
+        // A backslash-newline cannot survive brace quoting, and neither can
+        // an odd backslash at the very end.
+        if escaped & block.eq(b'\n') != 0 || (n < BLOCK && (escaped >> n) & 1 == 1) {
+            return Mode::Escape;
         }
-        if n < BLOCK {
-            last_escaped_end = (escaped >> n) & 1 == 1;
+        let o = block.eq(b'{') & !escaped;
+        let c = block.eq(b'}') & !escaped;
+        if c == 0 {
+            nesting += i64::from(o.count_ones());
+            continue;
         }
-        let o = open & !escaped;
-        let c = close & !escaped;
-        if i64::from(c.count_ones()) > nesting {
-            // Nesting may dip below zero inside this block: walk it.
-            let mut m = o | c;
-            while m != 0 {
-                let bit = m & m.wrapping_neg();
-                if o & bit != 0 {
-                    nesting += 1;
-                } else {
-                    nesting -= 1;
-                    if nesting < 0 {
-                        require_escape = true;
-                    }
+        let (no, nc) = (i64::from(o.count_ones()), i64::from(c.count_ones()));
+        if nc > nesting {
+            // The depth may dip below zero here; its new minima can only be
+            // at hard closes.
+            let mut h = hard_closes(o, c);
+            while h != 0 {
+                let i = h.trailing_zeros();
+                let upto = below(i) | 1 << i;
+                let d = nesting + i64::from((o & upto).count_ones())
+                    - i64::from((c & upto).count_ones());
+                if d < 0 {
+                    return Mode::Escape;
                 }
-                m &= m - 1;
+                h &= h - 1;
             }
-        } else {
-            nesting += i64::from(o.count_ones()) - i64::from(c.count_ones());
         }
+        nesting += no - nc;
     }
-    if s.len() % BLOCK == 0 {
-        last_escaped_end = esc.carry == 1;
+    if s.len() % BLOCK == 0 && esc.carry == 1 {
+        // An odd backslash at the very end cannot be brace quoted.
+        return Mode::Escape;
     }
-    // An odd backslash at the very end cannot be brace quoted.
-    if last_escaped_end || nesting != 0 {
-        require_escape = true;
-    }
-
-    if require_escape {
+    if nesting != 0 {
         Mode::Escape
     } else if forbid_none {
         if prefer_escape && !prefer_brace {
@@ -375,21 +414,12 @@ const fn escape_of(b: u8) -> Option<&'static str> {
 
 /// Bit `i` set where `block[i]` needs a backslash in escape mode.
 #[inline(always)]
-fn escape_mask(block: &[u8; BLOCK], braces: bool) -> u64 {
-    block_mask(block, |w| {
-        let m = space_bytes(w)
-            | eq_bytes(w, b';')
-            | eq_bytes(w, b'$')
-            | eq_bytes(w, b'[')
-            | eq_bytes(w, b']')
-            | eq_bytes(w, b'"')
-            | eq_bytes(w, b'\\');
-        if braces {
-            m | eq_bytes(w, b'{') | eq_bytes(w, b'}')
-        } else {
-            m
-        }
-    })
+fn escape_mask(block: &Block, braces: bool) -> u64 {
+    if braces {
+        block.space_or([b';', b'$', b'[', b']', b'"', b'\\', b'{', b'}'])
+    } else {
+        block.space_or([b';', b'$', b'[', b']', b'"', b'\\'])
+    }
 }
 
 fn write_escaped(s: &str, braces: bool, out: &mut String) {
@@ -532,26 +562,24 @@ fn find_close_brace(bytes: &[u8], from: usize) -> Option<usize> {
     let mut level: i64 = 1;
     let mut esc = EscapeTracker::default();
     for (at, block, _) in Blocks::new(bytes, from) {
-        let escaped = esc.next(eq_mask(&block, b'\\'));
-        let o = eq_mask(&block, b'{') & !escaped;
-        let c = eq_mask(&block, b'}') & !escaped;
-        if i64::from(c.count_ones()) < level {
-            level += i64::from(o.count_ones()) - i64::from(c.count_ones());
-            continue;
-        }
-        let mut m = o | c;
-        while m != 0 {
-            let bit = m & m.wrapping_neg();
-            if o & bit != 0 {
-                level += 1;
-            } else {
-                level -= 1;
-                if level == 0 {
-                    return Some(at + bit.trailing_zeros() as usize);
+        let escaped = esc.next(block.eq(b'\\'));
+        let c = block.eq(b'}') & !escaped;
+        let o = block.eq(b'{') & !escaped;
+        let (no, nc) = (i64::from(o.count_ones()), i64::from(c.count_ones()));
+        if nc >= level {
+            // The level can only first reach zero at a hard close.
+            let mut h = hard_closes(o, c);
+            while h != 0 {
+                let i = h.trailing_zeros();
+                let upto = below(i) | 1 << i;
+                if level + i64::from((o & upto).count_ones()) == i64::from((c & upto).count_ones())
+                {
+                    return Some(at + i as usize);
                 }
+                h &= h - 1;
             }
-            m &= m - 1;
         }
+        level += no - nc;
     }
     None
 }
@@ -562,13 +590,12 @@ fn find_close_quote(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut esc = EscapeTracker::default();
     let mut any_bs = false;
     for (at, block, _) in Blocks::new(bytes, from) {
-        let bs = eq_mask(&block, b'\\');
+        let bs = block.eq(b'\\');
         let escaped = esc.next(bs);
-        let q = eq_mask(&block, b'"') & !escaped;
+        let q = block.eq(b'"') & !escaped;
         if q != 0 {
             let i = q.trailing_zeros();
-            let before = if i == 0 { 0 } else { u64::MAX >> (64 - i) };
-            return Some((at + i as usize, any_bs || bs & before != 0));
+            return Some((at + i as usize, any_bs || bs & below(i) != 0));
         }
         any_bs |= bs != 0;
     }
@@ -584,20 +611,25 @@ fn find_bare_end(bytes: &[u8], from: usize) -> (usize, bool) {
     // backslash-newline (Tcl's backslash sequence swallows them).
     let mut run_carry = 0u64;
     for (at, block, n) in Blocks::new(bytes, from) {
-        let bs = eq_mask(&block, b'\\');
+        let space = block.space();
+        let bs = block.eq(b'\\');
+        if space | bs | esc.carry | run_carry == 0 {
+            continue;
+        }
         let escaped = esc.next(bs);
-        let space = space_mask(&block);
-        let st = eq_mask(&block, b' ') | eq_mask(&block, b'\t');
+        let st = block.any_of([b' ', b'\t']);
         // Spaces/tabs right after an escaped newline, and the runs they start.
-        let starts = (((escaped & eq_mask(&block, b'\n')) << 1) | run_carry) & st;
+        let escaped_nl = escaped & block.eq(b'\n');
+        let starts = ((escaped_nl << 1) | run_carry) & st;
         let sum = st.wrapping_add(starts);
         let swallowed = st & !sum;
-        run_carry = u64::from(sum < st && starts != 0);
+        // A run reaching the end of the block, or a backslash-newline
+        // ending it, goes on in the next one.
+        run_carry = u64::from((sum < st && starts != 0) || escaped_nl >> 63 == 1);
         let term = space & !escaped & !swallowed;
         if term != 0 {
             let i = term.trailing_zeros();
-            let before = if i == 0 { 0 } else { u64::MAX >> (64 - i) };
-            return (at + i as usize, any_bs || bs & before != 0);
+            return (at + i as usize, any_bs || bs & below(i) != 0);
         }
         any_bs |= bs != 0;
         if n < BLOCK {
@@ -975,6 +1007,17 @@ mod tests {
         assert_eq!(parse_list("\\U00110000").unwrap(), ["\u{FFFD}0"]);
         assert_eq!(parse_list("\\\u{1F600}x").unwrap(), ["\u{FFFD}x"]);
         assert_eq!(parse_list("a\\").unwrap(), ["a\\"]);
+    }
+
+    /// A backslash-newline at the end of a 64-byte block swallows the
+    /// spaces and tabs at the start of the next one.
+    #[test]
+    fn backslash_newline_across_blocks() {
+        for pad in 0..140 {
+            let s = format!("{}\\\n  \t x", "b".repeat(pad));
+            assert_eq!(parse_list(&s).unwrap().len(), 1, "pad {pad}");
+            assert_eq!(list_length(&s).unwrap(), 1, "pad {pad}");
+        }
     }
 
     #[test]
