@@ -80,21 +80,51 @@ fn main() {
     } else {
         20_000
     };
-    let sync_rate = rt.block_on(async {
-        for _ in 0..n / 10 {
-            client.send(id.clone(), "ping").await.unwrap();
-        }
-        let t = Instant::now();
-        for _ in 0..n {
-            client.send(id.clone(), "ping").await.unwrap();
-        }
-        n as f64 / t.elapsed().as_secs_f64()
-    });
-    // `{send 123 ping}\n` and `{reply 123 {return -code 0 pong}}\n`
-    let tcp_rate = ping_pong(16, 35, n);
+    // Rounds alternate between the two, and each side keeps its best, so
+    // that a bad moment of the (shared, 2-core) machine hits neither alone.
+    let rounds = if quick || big_only || async_only {
+        1
+    } else {
+        3
+    };
+    let (mut task_rate, mut thread_rate, mut tcp_rate) = (0f64, 0f64, 0f64);
+    for _ in 0..rounds {
+        // The caller as a task on the runtime, as in an async program: the
+        // scheduler may then run both ends on one CPU.
+        let (c, i) = (client.clone(), id.clone());
+        let rate = rt
+            .block_on(rt.spawn(async move {
+                for _ in 0..n / 10 {
+                    c.send(i.clone(), "ping").await.unwrap();
+                }
+                let t = Instant::now();
+                for _ in 0..n {
+                    c.send(i.clone(), "ping").await.unwrap();
+                }
+                n as f64 / t.elapsed().as_secs_f64()
+            }))
+            .unwrap();
+        task_rate = task_rate.max(rate);
+        // The caller on its own thread (as the blocking facade, or another
+        // process): each answer crosses threads, as in the TCP ping-pong.
+        let rate = rt.block_on(async {
+            for _ in 0..n / 10 {
+                client.send(id.clone(), "ping").await.unwrap();
+            }
+            let t = Instant::now();
+            for _ in 0..n {
+                client.send(id.clone(), "ping").await.unwrap();
+            }
+            n as f64 / t.elapsed().as_secs_f64()
+        });
+        thread_rate = thread_rate.max(rate);
+        // `{send 123 ping}\n` and `{reply 123 {return -code 0 pong}}\n`
+        tcp_rate = tcp_rate.max(ping_pong(16, 35, n));
+    }
     println!(
-        "sync round trips: tclcomm {sync_rate:.0}/s, plain TCP ping-pong {tcp_rate:.0}/s, ratio {:.2} (target >= 0.80)",
-        sync_rate / tcp_rate
+        "sync round trips (best of {rounds}): plain TCP ping-pong {tcp_rate:.0}/s; tclcomm, caller on its own thread {thread_rate:.0}/s (ratio {:.2}), caller a task on the runtime {task_rate:.0}/s (ratio {:.2}); target >= 0.80",
+        thread_rate / tcp_rate,
+        task_rate / tcp_rate
     );
 
     // Async bursts: send N, then one sync send that arrives after all of
@@ -107,23 +137,29 @@ fn main() {
         &[20_000, 80_000, 200_000]
     };
     for &burst in bursts {
-        counter.store(0, Ordering::Relaxed);
-        let t = Instant::now();
-        let sent = rt.block_on(async {
-            for _ in 0..burst {
-                client.send_async(id.clone(), "tick").await.unwrap();
+        let mut best = (f64::MAX, 0f64);
+        for _ in 0..rounds {
+            counter.store(0, Ordering::Relaxed);
+            let t = Instant::now();
+            let sent = rt.block_on(async {
+                for _ in 0..burst {
+                    client.send_async(id.clone(), "tick").await.unwrap();
+                }
+                let sent = t.elapsed();
+                client.send(id.clone(), "ping").await.unwrap();
+                sent
+            });
+            let el = t.elapsed().as_secs_f64();
+            assert_eq!(counter.load(Ordering::Relaxed), burst);
+            if el < best.0 {
+                best = (el, sent.as_secs_f64());
             }
-            let sent = t.elapsed();
-            client.send(id.clone(), "ping").await.unwrap();
-            sent
-        });
-        let el = t.elapsed();
-        assert_eq!(counter.load(Ordering::Relaxed), burst);
+        }
+        let rate = burst as f64 / best.0;
         println!(
-            "async burst of {burst}: {:.0} messages/s ({:.0}x tcllib's ~15k/s); sending took {:.0}% of it",
-            burst as f64 / el.as_secs_f64(),
-            burst as f64 / el.as_secs_f64() / 15_000.0,
-            100.0 * sent.as_secs_f64() / el.as_secs_f64()
+            "async burst of {burst} (best of {rounds}): {rate:.0} messages/s ({:.0}x tcllib's ~15k/s); sending took {:.0}% of it",
+            rate / 15_000.0,
+            100.0 * best.1 / best.0
         );
     }
 
