@@ -312,7 +312,83 @@ impl Block {
 
 /// Decides the quoting of one element exactly as TclScanElement and
 /// TclConvertElement do.
+/// Below this many bytes, a per-byte scan is faster than the block scan
+/// (comm's instructions, serials and most commands are this short).
+const SMALL: usize = 48;
+
 fn scan_element(s: &[u8], first: bool) -> Mode {
+    if s.len() < SMALL {
+        scan_small(s, first)
+    } else {
+        scan_blocks(s, first)
+    }
+}
+
+/// TclScanElement translated byte by byte: for short elements (where it is
+/// faster than setting up blocks), and to check the block scanner.
+fn scan_small(s: &[u8], first: bool) -> Mode {
+    if s.is_empty() {
+        return Mode::Brace;
+    }
+    let hash = first && s[0] == b'#';
+    let (mut forbid, mut pb, mut pe, mut req) = (false, hash, false, false);
+    if s[0] == b'{' || s[0] == b'"' {
+        forbid = true;
+        pb = true;
+    }
+    let mut nest = 0i64;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'{' => nest += 1,
+            b'}' => {
+                nest -= 1;
+                if nest < 0 {
+                    req = true;
+                }
+            }
+            b']' | b'"' => {
+                forbid = true;
+                pe = true;
+            }
+            b'[' | b'$' | b';' | b' ' | b'\x0c' | b'\n' | b'\r' | b'\t' | b'\x0b' => {
+                forbid = true;
+                pb = true;
+            }
+            b'\\' => {
+                if i + 1 == s.len() {
+                    req = true;
+                } else if s[i + 1] == b'\n' {
+                    req = true;
+                    i += 1;
+                } else {
+                    if matches!(s[i + 1], b'{' | b'}' | b'\\') {
+                        i += 1;
+                    }
+                    forbid = true;
+                    pb = true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if nest != 0 || req {
+        Mode::Escape
+    } else if forbid {
+        if pe && !pb {
+            Mode::EscapeNoBraces
+        } else {
+            Mode::Brace
+        }
+    } else if hash {
+        Mode::Brace
+    } else {
+        Mode::Bare
+    }
+}
+
+fn scan_blocks(s: &[u8], first: bool) -> Mode {
     let Some(&lead) = s.first() else {
         return Mode::Brace;
     };
@@ -559,6 +635,35 @@ where
 /// Finds the `}` closing a braced element whose content starts at `from`
 /// (just after the opening brace). Escaped braces do not count.
 fn find_close_brace(bytes: &[u8], from: usize) -> Option<usize> {
+    if bytes.len().saturating_sub(from) < SMALL {
+        find_close_brace_small(bytes, from)
+    } else {
+        find_close_brace_blocks(bytes, from)
+    }
+}
+
+/// [`find_close_brace`] byte by byte.
+fn find_close_brace_small(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut level = 1u32;
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' => i += 1,
+            b'{' => level += 1,
+            b'}' => {
+                level -= 1;
+                if level == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn find_close_brace_blocks(bytes: &[u8], from: usize) -> Option<usize> {
     let mut level: i64 = 1;
     let mut esc = EscapeTracker::default();
     for (at, block, _) in Blocks::new(bytes, from) {
@@ -587,6 +692,32 @@ fn find_close_brace(bytes: &[u8], from: usize) -> Option<usize> {
 /// Finds the first unescaped `"` at or after `from`, and whether the text
 /// before it holds a backslash.
 fn find_close_quote(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    if bytes.len().saturating_sub(from) < SMALL {
+        find_close_quote_small(bytes, from)
+    } else {
+        find_close_quote_blocks(bytes, from)
+    }
+}
+
+/// [`find_close_quote`] byte by byte.
+fn find_close_quote_small(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut any_bs = false;
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' => {
+                any_bs = true;
+                i += 1;
+            }
+            b'"' => return Some((i, any_bs)),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn find_close_quote_blocks(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut esc = EscapeTracker::default();
     let mut any_bs = false;
     for (at, block, _) in Blocks::new(bytes, from) {
@@ -605,6 +736,40 @@ fn find_close_quote(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
 /// Finds the end of a bare element starting at `from`: the first whitespace
 /// not consumed by a backslash sequence. Returns (end, had a backslash).
 fn find_bare_end(bytes: &[u8], from: usize) -> (usize, bool) {
+    if bytes.len().saturating_sub(from) < SMALL {
+        find_bare_end_small(bytes, from)
+    } else {
+        find_bare_end_blocks(bytes, from)
+    }
+}
+
+/// [`find_bare_end`] byte by byte.
+fn find_bare_end_small(bytes: &[u8], from: usize) -> (usize, bool) {
+    let mut any_bs = false;
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\\' {
+            any_bs = true;
+            if bytes.get(i + 1) == Some(&b'\n') {
+                // A backslash-newline swallows the spaces and tabs after it.
+                i += 2;
+                while matches!(bytes.get(i), Some(b' ' | b'\t')) {
+                    i += 1;
+                }
+            } else {
+                i += 2;
+            }
+            continue;
+        }
+        if is_space(b) {
+            return (i, any_bs);
+        }
+        i += 1;
+    }
+    (bytes.len(), any_bs)
+}
+
+fn find_bare_end_blocks(bytes: &[u8], from: usize) -> (usize, bool) {
     let mut esc = EscapeTracker::default();
     let mut any_bs = false;
     // 1 when the next block starts inside the spaces/tabs that follow a
@@ -1046,67 +1211,47 @@ mod tests {
         );
     }
 
-    /// Straightforward per-byte translation of TclScanElement, to check the
-    /// block scanner on long inputs.
-    fn scan_reference(s: &[u8], first: bool) -> Mode {
-        if s.is_empty() {
-            return Mode::Brace;
-        }
-        let hash = first && s[0] == b'#';
-        let (mut forbid, mut pb, mut pe, mut req) = (false, hash, false, false);
-        if s[0] == b'{' || s[0] == b'"' {
-            forbid = true;
-            pb = true;
-        }
-        let mut nest = 0i64;
-        let mut i = 0;
-        while i < s.len() {
-            match s[i] {
-                b'{' => nest += 1,
-                b'}' => {
-                    nest -= 1;
-                    if nest < 0 {
-                        req = true;
-                    }
-                }
-                b']' | b'"' => {
-                    forbid = true;
-                    pe = true;
-                }
-                b'[' | b'$' | b';' | b' ' | b'\x0c' | b'\n' | b'\r' | b'\t' | b'\x0b' => {
-                    forbid = true;
-                    pb = true;
-                }
-                b'\\' => {
-                    if i + 1 == s.len() {
-                        req = true;
-                    } else if s[i + 1] == b'\n' {
-                        req = true;
-                        i += 1;
-                    } else {
-                        if matches!(s[i + 1], b'{' | b'}' | b'\\') {
-                            i += 1;
-                        }
-                        forbid = true;
-                        pb = true;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        if nest != 0 || req {
-            Mode::Escape
-        } else if forbid {
-            if pe && !pb {
-                Mode::EscapeNoBraces
+    #[test]
+    fn small_finders_match_block_finders() {
+        let alphabet = b"ab{}\\\n \t\"]\x0b\r";
+        let mut seed: u64 = 0x0bad_5eed_1234_5678;
+        for _ in 0..50_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 60) as usize;
+            let mut r = seed;
+            let v: Vec<u8> = (0..len)
+                .map(|_| {
+                    r = r
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    alphabet[(r >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            let from = if len == 0 {
+                0
             } else {
-                Mode::Brace
-            }
-        } else if hash {
-            Mode::Brace
-        } else {
-            Mode::Bare
+                (seed >> 40) as usize % len
+            };
+            let shown = String::from_utf8_lossy(&v);
+            assert_eq!(
+                find_close_brace_small(&v, from),
+                find_close_brace_blocks(&v, from),
+                "{shown:?} {from}"
+            );
+            assert_eq!(
+                find_close_quote_small(&v, from),
+                find_close_quote_blocks(&v, from),
+                "{shown:?} {from}"
+            );
+            assert_eq!(
+                find_bare_end_small(&v, from),
+                find_bare_end_blocks(&v, from),
+                "{shown:?} {from}"
+            );
+            assert_eq!(scan_small(&v, true), scan_blocks(&v, true), "{shown:?}");
+            assert_eq!(scan_small(&v, false), scan_blocks(&v, false), "{shown:?}");
         }
     }
 
@@ -1134,8 +1279,8 @@ mod tests {
                 });
             }
             assert_eq!(
-                scan_element(&v, true),
-                scan_reference(&v, true),
+                scan_blocks(&v, true),
+                scan_small(&v, true),
                 "{:?}",
                 String::from_utf8_lossy(&v)
             );
