@@ -105,6 +105,13 @@ pub struct Framer {
 /// scanning them again is cheaper than remembering them.
 const GROUP_MIN: usize = 4096;
 
+/// Reads shorter than this are staged in the buffer rather than absorbed
+/// into the pending word (see `Framer::absorb`).
+const ABSORB_MIN: usize = 256;
+
+/// How many bytes `Framer::absorb` scans, validates and moves at a time.
+const PIECE: usize = 1024;
+
 impl Default for Framer {
     fn default() -> Self {
         Framer::new(DEFAULT_MAX_MESSAGE)
@@ -138,8 +145,73 @@ impl Framer {
         if self.failed.is_some() || bytes.is_empty() {
             return;
         }
+        let bytes = self.absorb(bytes);
+        if bytes.is_empty() {
+            return;
+        }
         self.compact();
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// While a braced word is in progress and everything buffered has been
+    /// scanned, scans `bytes` where they are and moves them straight into
+    /// the word, piece by piece (each piece's copy overlaps with the scan of
+    /// the next), instead of staging them in `buf` first. Stops before the
+    /// piece in which the word closes, or that is invalid or too large, and
+    /// returns what is left for `buf`: the state is then exactly the one
+    /// [`next_word`](Framer::next_word) would have reached after moving the
+    /// absorbed bytes itself, so it finds the same words and errors.
+    fn absorb<'b>(&mut self, bytes: &'b [u8]) -> &'b [u8] {
+        let Scan::Brace { pos, mut depth } = self.scan else {
+            return bytes;
+        };
+        if self.start != 0 || pos != 0 || !self.buf.is_empty() || bytes.len() < ABSORB_MIN {
+            return bytes;
+        }
+        self.start_word();
+        // `bytes[from..]` is not in the word yet; `bytes[pos..]` not scanned.
+        let (mut from, mut pos) = (0, 0);
+        while pos < bytes.len() {
+            let end = bytes.len().min(pos + PIECE);
+            let (open, found) = (self.group_open, self.groups.len());
+            let mut groups = Groups {
+                base: self.word.len(),
+                start: from,
+                open,
+                min: GROUP_MIN,
+                found: &mut self.groups,
+            };
+            let (scanned, d, closed) = scan_braces(&bytes[..end], pos, depth, &mut groups);
+            let open_after = groups.open;
+            let piece = &bytes[from..scanned];
+            let whole = whole_chars(piece);
+            let ok = !closed
+                && self.word.len() + piece.len() <= self.max
+                && (whole == piece.len() || cut_char(&piece[whole..]));
+            let valid = if ok {
+                validate(&piece[..whole]).ok()
+            } else {
+                None
+            };
+            let Some(valid) = valid else {
+                self.groups.truncate(found);
+                self.group_open = open;
+                break;
+            };
+            self.group_open = open_after;
+            self.word.push_str(valid);
+            from += whole;
+            pos = scanned;
+            depth = d;
+            if end == bytes.len() {
+                break;
+            }
+        }
+        self.scan = Scan::Brace {
+            pos: pos - from,
+            depth,
+        };
+        &bytes[from..]
     }
 
     /// How many received bytes are held (the pending part of a message and
@@ -317,13 +389,9 @@ impl Framer {
         // A character cut off by the end of what arrived stays in `buf`.
         let end = whole_chars(bytes);
         let valid = validate(&bytes[..end])?;
-        if end < bytes.len() {
-            // The tail must be the start of a character, not an error.
-            if let Err(e) = std::str::from_utf8(&bytes[end..])
-                && e.error_len().is_some()
-            {
-                return Err(FrameError::InvalidUtf8);
-            }
+        // The tail must be the start of a character, not an error.
+        if end < bytes.len() && !cut_char(&bytes[end..]) {
+            return Err(FrameError::InvalidUtf8);
         }
         self.word.push_str(valid);
         self.start += end;
@@ -432,6 +500,15 @@ fn next_brace_special(buf: &[u8], pos: usize) -> usize {
 #[inline]
 fn validate(bytes: &[u8]) -> Result<&str, FrameError> {
     simdutf8::basic::from_utf8(bytes).map_err(|_| FrameError::InvalidUtf8)
+}
+
+/// Whether `tail` (what [`whole_chars`] left off) can still become a
+/// character: it is not already an error whatever follows.
+fn cut_char(tail: &[u8]) -> bool {
+    match std::str::from_utf8(tail) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    }
 }
 
 /// The length of `bytes` without a multi-byte character that the end cuts
