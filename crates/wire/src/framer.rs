@@ -866,6 +866,81 @@ mod tests {
         }
     }
 
+    /// Every word and error taken out after each feed, then the end state.
+    fn frame_all(wire: &[u8], max: usize, chunk: usize) -> (Vec<Result<String, FrameError>>, Eof) {
+        let mut f = Framer::new(max);
+        let mut out = Vec::new();
+        for read in wire.chunks(chunk) {
+            f.feed(read);
+            loop {
+                match f.next_word() {
+                    Ok(Some(w)) => out.push(Ok(w)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        return (out, Eof::Clean);
+                    }
+                }
+            }
+        }
+        (out, f.eof())
+    }
+
+    /// Large reads absorbed straight into the pending word give the same
+    /// words, errors and end state as byte-by-byte feeding.
+    #[test]
+    fn absorbing_matches_small_reads() {
+        let alphabet: &[&[u8]] = &[
+            b"{",
+            b"}",
+            b"\\",
+            b"\\",
+            b"a",
+            b"bc ",
+            b"\n",
+            "é".as_bytes(),
+            "中".as_bytes(),
+            b"xxxxxxxxxxxxxxxx",
+            b"{y}",
+            b"{zz}",
+        ];
+        let mut seed: u64 = 0x1234_5678_9abc_def1;
+        for round in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut r = seed;
+            let mut wire = Vec::new();
+            for _ in 0..3 {
+                wire.extend_from_slice(b" {x ");
+                let len = 200 + (r % 3000) as usize;
+                for _ in 0..len {
+                    r = r
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    wire.extend_from_slice(alphabet[(r >> 33) as usize % alphabet.len()]);
+                }
+                if round % 7 == 0 {
+                    wire.push(0xFF);
+                }
+                wire.extend_from_slice(b"}\n");
+            }
+            let max = if round % 5 == 0 {
+                2000
+            } else {
+                DEFAULT_MAX_MESSAGE
+            };
+            let expect = frame_all(&wire, max, 1);
+            for chunk in [256, 300, 1000, 4096, 5000] {
+                assert_eq!(
+                    frame_all(&wire, max, chunk),
+                    expect,
+                    "round {round} chunk {chunk}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn braces_and_escapes() {
         assert_eq!(scan(b"a}"), (2, 0, true));
