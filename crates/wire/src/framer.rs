@@ -468,34 +468,6 @@ impl Groups<'_> {
     }
 }
 
-/// Byte classes for the brace scan: 1 for `{`, `}` and `\`, 0 otherwise.
-static BRACE_SPECIAL: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'{' as usize] = 1;
-    t[b'}' as usize] = 1;
-    t[b'\\' as usize] = 1;
-    t
-};
-
-/// Index of the first `{`, `}` or `\` at or after `pos` (or `buf.len()`).
-/// Looks at a few bytes one by one first, which is cheapest when specials
-/// are dense, and hands longer runs to `memchr3`.
-#[inline]
-fn next_brace_special(buf: &[u8], pos: usize) -> usize {
-    const PROBE: usize = 64;
-    let probe_end = buf.len().min(pos + PROBE);
-    if let Some(off) = buf[pos..probe_end]
-        .iter()
-        .position(|&b| BRACE_SPECIAL[usize::from(b)] != 0)
-    {
-        return pos + off;
-    }
-    match memchr::memchr3(b'{', b'}', b'\\', &buf[probe_end..]) {
-        Some(off) => probe_end + off,
-        None => buf.len(),
-    }
-}
-
 /// `bytes` as text, or [`FrameError::InvalidUtf8`] (SIMD validation).
 #[inline]
 fn validate(bytes: &[u8]) -> Result<&str, FrameError> {
@@ -621,7 +593,7 @@ fn scan_braces_tail(
     groups: &mut Groups<'_>,
 ) -> (usize, usize, bool) {
     loop {
-        pos = next_brace_special(buf, pos);
+        pos = crate::script::next_brace_special(buf, pos);
         let Some(&b) = buf.get(pos) else {
             return (buf.len(), depth, false);
         };

@@ -373,19 +373,7 @@ fn scan_small(s: &[u8], first: bool) -> Mode {
         }
         i += 1;
     }
-    if nest != 0 || req {
-        Mode::Escape
-    } else if forbid {
-        if pe && !pb {
-            Mode::EscapeNoBraces
-        } else {
-            Mode::Brace
-        }
-    } else if hash {
-        Mode::Brace
-    } else {
-        Mode::Bare
-    }
+    decide(nest != 0 || req, forbid, pe, pb, hash)
 }
 
 fn scan_blocks(s: &[u8], first: bool) -> Mode {
@@ -452,7 +440,20 @@ fn scan_blocks(s: &[u8], first: bool) -> Mode {
         // An odd backslash at the very end cannot be brace quoted.
         return Mode::Escape;
     }
-    if nesting != 0 {
+    decide(nesting != 0, forbid_none, prefer_escape, prefer_brace, hash)
+}
+
+/// TclScanElement's conclusion: braces are impossible (`escape`), or some
+/// quoting is needed (`forbid_none`, with a preference for backslashes when
+/// only `]` or `"` asked for it), or a leading `#` needs braces, or none.
+fn decide(
+    escape: bool,
+    forbid_none: bool,
+    prefer_escape: bool,
+    prefer_brace: bool,
+    hash: bool,
+) -> Mode {
+    if escape {
         Mode::Escape
     } else if forbid_none {
         if prefer_escape && !prefer_brace {

@@ -121,7 +121,7 @@ static BRACE_SPECIAL: [u8; 256] = {
 /// Index of the first `{`, `}` or `\\` at or after `pos` (or `b.len()`):
 /// a few bytes one by one (cheapest when they are dense), then `memchr3`.
 #[inline]
-fn next_brace_special(b: &[u8], pos: usize) -> usize {
+pub(crate) fn next_brace_special(b: &[u8], pos: usize) -> usize {
     const PROBE: usize = 64;
     let Some(rest) = b.get(pos..) else {
         return b.len();
