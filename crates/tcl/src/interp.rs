@@ -14,7 +14,7 @@ use crate::{EvalOutcome, Exception, Obj};
 /// A handle to a live Tcl interpreter, valid for `'a`, usable only on the
 /// interpreter's thread.
 ///
-/// Handles are handed out by [`crate::Interpreter::interp`] (embedding), to
+/// Handles are handed out by `Interpreter::interp` (embedding, feature `embed`), to
 /// Rust commands for the duration of a call, and by [`InterpRef::get`].
 /// `Interp` is `Copy` but neither `Send` nor `Sync`:
 ///

@@ -36,7 +36,7 @@
 //! * [`sys`]: the raw C API, declared by hand with stub-table slot numbers
 //!   and called through `tclStubsPtr` (no bindgen). The crate links
 //!   `libtclstub8.6.a`; feature `embed` also links `libtcl8.6.so` for
-//!   programs that create interpreters ([`Interpreter`]).
+//!   programs that create interpreters (`Interpreter`).
 //! * [`Interp`] (a borrowed handle) and [`Obj`] (an owned value) are bound
 //!   to the interpreter's thread: neither is `Send` or `Sync`. Only
 //!   [`Poster`], [`InterpId`], [`Exception`] and strings cross threads.

@@ -81,7 +81,9 @@ unsafe extern "C" fn close_all(_cd: sys::ClientData) {
 }
 
 /// Closes the posters of the current thread (before it leaves Tcl), so
-/// that no event is queued to a thread id that may be reused.
+/// that no event is queued to a thread id that may be reused. Used by the
+/// embedded interpreter's thread guard.
+#[cfg(feature = "embed")]
 pub(crate) fn close_thread() {
     // SAFETY: on a Tcl thread.
     let me = unsafe { sys::Tcl_GetCurrentThread() } as usize;
