@@ -1,6 +1,7 @@
 //! The bench chart: hand-written SVG, one group of horizontal bars per
 //! workload, each bar's length its speed relative to the fastest of its
-//! group (so rows of different units share one picture).
+//! group on a log scale (so rows of different units share one picture, and
+//! a row where one column is thousands of times faster still shows all).
 
 use std::fmt::Write as _;
 
@@ -22,6 +23,9 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// How many powers of ten a bar's length spans.
+const DECADES: f64 = 4.0;
+
 /// The SVG text.
 pub(crate) fn svg(rows: &[Row]) -> String {
     let bar_h = 14.0;
@@ -40,7 +44,7 @@ pub(crate) fn svg(rows: &[Row]) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="10" y="20" font-size="14" font-weight="bold">tclcomm bench: speed relative to the fastest in each row (longer is faster)</text>"#
+        r#"<text x="10" y="20" font-size="14" font-weight="bold">tclcomm bench: speed relative to the fastest in each row (log scale, 10× per quarter)</text>"#
     );
     if let Some(first) = rows.first() {
         for (i, (name, _, _)) in first.bars.iter().enumerate() {
@@ -65,8 +69,12 @@ pub(crate) fn svg(rows: &[Row]) -> String {
         );
         for (i, (_, speed, text)) in row.bars.iter().enumerate() {
             let by = y + i as f64 * bar_h;
+            // Log scale over DECADES powers of ten, so that a row where the
+            // TCP floor streams at millions per second still shows the others.
             let w = match speed {
-                Some(v) if best > 0.0 => (v / best * bar_w).max(1.0),
+                Some(v) if best > 0.0 && *v > 0.0 => {
+                    ((1.0 + (v / best).log10() / DECADES).clamp(0.0, 1.0) * bar_w).max(1.0)
+                }
                 _ => 0.0,
             };
             let _ = writeln!(
