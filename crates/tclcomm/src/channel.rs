@@ -427,21 +427,12 @@ impl Channel {
     /// request`; returns that reason, or `None` if there was no connection.
     pub fn shutdown(&self, id: impl Into<Id>) -> Option<&'static str> {
         let id = id.into();
-        let mut st = lock(&self.inner.state);
-        let reason = st.engine.shutdown(&id);
-        let deferred = self.inner.drain(&mut st);
-        drop(st);
-        self.inner.run(deferred);
-        reason
+        self.inner.act(|e| e.shutdown(&id))
     }
 
     /// Closes every connection with `Connection aborted by request`.
     pub fn abort(&self) {
-        let mut st = lock(&self.inner.state);
-        st.engine.abort();
-        let deferred = self.inner.drain(&mut st);
-        drop(st);
-        self.inner.run(deferred);
+        self.inner.act(Engine::abort);
     }
 
     /// Closes the listener and every connection, and removes the channel
@@ -1017,29 +1008,27 @@ impl Inner {
         serial: &Serial,
         outcome: &Outcome,
     ) -> bool {
-        let mut st = lock(&self.state);
-        let sent = st.engine.respond(conn, kind, serial, outcome);
-        let deferred = self.drain(&mut st);
-        drop(st);
-        self.run(deferred);
-        sent
+        self.act(|e| e.respond(conn, kind, serial, outcome))
     }
 
     /// Feeds bytes from a connection's reader.
     fn feed(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) {
-        let mut st = lock(&self.state);
-        st.engine.received(conn, bytes);
-        let deferred = self.drain(&mut st);
-        drop(st);
-        self.run(deferred);
+        self.act(|e| e.received(conn, bytes));
     }
 
     fn closed(self: &Arc<Self>, conn: ConnId) {
+        self.act(|e| e.closed(conn));
+    }
+
+    /// Tells the engine something (`f`), then carries out what it asks:
+    /// writes under the lock, the rest (user code) after it.
+    fn act<R>(self: &Arc<Self>, f: impl FnOnce(&mut Engine) -> R) -> R {
         let mut st = lock(&self.state);
-        st.engine.closed(conn);
+        let r = f(&mut st.engine);
         let deferred = self.drain(&mut st);
         drop(st);
         self.run(deferred);
+        r
     }
 
     fn handshaking(&self, conn: ConnId) -> bool {
@@ -1366,11 +1355,7 @@ async fn read_loop(
                 let Some(inner) = inner.upgrade() else { return };
                 if inner.handshaking(conn) {
                     debug!(chan = %inner.name, %conn, "handshake timed out");
-                    let mut st = lock(&inner.state);
-                    st.engine.close_conn(conn, "handshake timed out");
-                    let deferred = inner.drain(&mut st);
-                    drop(st);
-                    inner.run(deferred);
+                    inner.act(|e| e.close_conn(conn, "handshake timed out"));
                     return;
                 }
                 deadline = None;

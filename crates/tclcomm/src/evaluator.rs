@@ -196,10 +196,6 @@ impl Drop for CurrentGuard {
     }
 }
 
-fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
-}
-
 /// Evaluates a request with a dispatcher as comm does: `uplevel #0` of the
 /// fragments, so they are joined with `concat`, and the result or the
 /// completion code, errorInfo and errorCode make the outcome.
@@ -214,11 +210,9 @@ pub fn dispatch(dispatcher: &crate::Dispatcher, request: &Incoming) -> Outcome {
         };
     }
     let _current = CurrentGuard::set(&request.id);
-    // One fragment with nothing to trim is its own concat: no copy.
+    // One fragment's concat is a slice of it: no copy.
     let text = match request.script.as_slice() {
-        [one] if !one.starts_with(is_space) && !one.ends_with(is_space) => {
-            std::borrow::Cow::Borrowed(one.as_str())
-        }
+        [one] => std::borrow::Cow::Borrowed(tclcomm_wire::script::concat_one(one)),
         _ => std::borrow::Cow::Owned(request.script_text()),
     };
     match dispatcher.eval(&text) {

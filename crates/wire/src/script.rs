@@ -25,23 +25,7 @@ where
 {
     let mut out = String::new();
     for f in fragments {
-        let f = f.as_ref();
-        let bytes = f.as_bytes();
-        let start = bytes
-            .iter()
-            .position(|&b| !is_concat_ws(b))
-            .unwrap_or(bytes.len());
-        let mut end = bytes
-            .iter()
-            .rposition(|&b| !is_concat_ws(b))
-            .map_or(start, |i| i + 1);
-        if end < bytes.len() && end > start && bytes.get(end - 1) == Some(&b'\\') {
-            end += 1;
-        }
-        // Trimmed bytes are ASCII, so both ends are char boundaries.
-        let Some(part) = f.get(start..end.max(start)) else {
-            continue;
-        };
+        let part = concat_one(f.as_ref());
         if part.is_empty() {
             continue;
         }
@@ -51,6 +35,26 @@ where
         out.push_str(part);
     }
     out
+}
+
+/// `concat` of a single fragment, borrowed: the fragment trimmed of Tcl's
+/// whitespace, except that a backslash before trailing whitespace keeps one
+/// whitespace character after it.
+pub fn concat_one(fragment: &str) -> &str {
+    let bytes = fragment.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| !is_concat_ws(b))
+        .unwrap_or(bytes.len());
+    let mut end = bytes
+        .iter()
+        .rposition(|&b| !is_concat_ws(b))
+        .map_or(start, |i| i + 1);
+    if end < bytes.len() && end > start && bytes.get(end - 1) == Some(&b'\\') {
+        end += 1;
+    }
+    // Trimmed bytes are ASCII, so both ends are char boundaries.
+    fragment.get(start..end.max(start)).unwrap_or_default()
 }
 
 /// Whether `script` is complete by Tcl's `info complete` rules (no unclosed
