@@ -195,6 +195,9 @@ impl Dispatcher {
         if depth > MAX_DEPTH {
             return Err(TclError::new(TOO_DEEP).with_errorcode("TCL LIMIT STACK"));
         }
+        if let Some(outcome) = self.eval_simple(script, depth) {
+            return outcome;
+        }
         let mut parser = Parser::new(script, depth);
         let mut result = String::new();
         let outcome = loop {
@@ -216,6 +219,40 @@ impl Dispatcher {
             e.logged = false;
             e
         })
+    }
+
+    /// The fast path of [`eval_script`](Self::eval_script) for the most
+    /// common script, one command of plain words (`tick`, `add 1 2`): no
+    /// quoting, substitution, comment or terminator, so the words are the
+    /// runs of non-space bytes and the command text is the script from its
+    /// first word on. `None` when the script is not that simple, or names no
+    /// command (the full path then reports it).
+    fn eval_simple(&self, script: &str, depth: usize) -> Option<Result<String, TclError>> {
+        // Bytes with no meaning to the parser inside a bare word, and not
+        // `#` (a comment where a command starts).
+        fn plain(b: u8) -> bool {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'{' | b'}' | b'[' | b']' | b'$' | b'\\' | b'"' | b';' | b'#'
+                )
+        }
+        let bytes = script.as_bytes();
+        if !bytes.iter().all(|&b| plain(b) || parse::is_space(b)) {
+            return None;
+        }
+        let start = bytes.iter().position(|&b| plain(b))?;
+        let text = &script[start..];
+        let mut words = text.split(|c: char| c.is_ascii() && parse::is_space(c as u8));
+        let name = words.next()?;
+        let f = self.lookup(name)?;
+        let args: Vec<String> = words.filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        let outcome = self.invoke(&*f, name, &args, text, depth);
+        Some(outcome.map_err(|mut e| {
+            // As eval_script: the enclosing level adds its own "invoked from within".
+            e.logged = false;
+            e
+        }))
     }
 
     fn eval_command(&self, cmd: &Command<'_>, depth: usize) -> Result<String, TclError> {
@@ -242,13 +279,26 @@ impl Dispatcher {
             e.log(cmd.text);
             return Err(e);
         };
+        self.invoke(&*f, name, &words[1..], cmd.text, depth)
+    }
+
+    /// Calls the command `f` named `name` with `args`; a panic becomes a Tcl
+    /// error, and an error names `text` (the command) in its errorInfo.
+    fn invoke(
+        &self,
+        f: &CommandFn,
+        name: &str,
+        args: &[String],
+        text: &str,
+        depth: usize,
+    ) -> Result<String, TclError> {
         let mut call = Call {
             dispatcher: self,
             name,
             depth,
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut call, &words[1..]))).unwrap_or_else(
-            |payload| {
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| f(&mut call, args))).unwrap_or_else(|payload| {
                 let what = payload
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
@@ -258,11 +308,10 @@ impl Dispatcher {
                     TclError::new(format!("command \"{name}\" panicked: {what}"))
                         .with_errorcode("TCLCOMM PANIC"),
                 )
-            },
-        );
+            });
         outcome.map_err(|mut e| {
             if e.code == CODE_ERROR {
-                e.log(cmd.text);
+                e.log(text);
             }
             e
         })

@@ -64,7 +64,7 @@ impl ParseError {
 }
 
 /// Tcl's TYPE_SPACE characters (word separators; newline is a terminator).
-fn is_space(b: u8) -> bool {
+pub(crate) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | 0x0b | 0x0c | b'\r')
 }
 

@@ -622,6 +622,24 @@ proptest! {
         prop_assert_eq!(got.lock().unwrap().take(), Some(words));
     }
 
+    /// Scripts of one command of plain words take a fast path; a newline
+    /// after them (a terminator, so the full parser) must change nothing:
+    /// same words, result, code, errorCode and errorInfo.
+    #[test]
+    fn simple_commands_evaluate_as_the_full_parser_does(
+        lead in "[ \t\r\x0b\x0c]{0,2}",
+        name in prop_oneof![
+            Just("echo"), Just("error"), Just("return"), Just("list"), Just("concat"),
+            Just("break"), Just("nosuch"), Just("boom"), Just("echo#"),
+        ],
+        rest in "[ \t\r\x0b\x0ca-z0-9()#<>=.:*-]{0,24}",
+    ) {
+        let d = d();
+        d.register("boom", |_, args| panic!("boom {}", args.len()));
+        let script = format!("{lead}{name}{rest}");
+        prop_assert_eq!(d.eval(&script), d.eval(&format!("{script}\n")), "{:?}", script);
+    }
+
     #[test]
     fn any_script_evaluates_without_panic(script in any::<String>()) {
         let _ = d().eval(&script);
