@@ -173,8 +173,17 @@ struct State {
     destroyed: bool,
 }
 
+/// What a drain of the engine left to run once the lock is released.
+#[derive(Default)]
+struct Work {
+    /// The evaluator of the requests: the channel's at the time of the
+    /// drain (taken once per drain, not per request).
+    evaluator: Option<Arc<dyn Evaluator>>,
+    items: Vec<Deferred>,
+}
+
 enum Deferred {
-    Evaluate(Request, Arc<dyn Evaluator>),
+    Evaluate(Request),
     Complete {
         serial: u64,
         id: Id,
@@ -448,10 +457,10 @@ impl Channel {
         }
         st.port = 0;
         st.engine.abort();
-        let deferred = self.inner.drain(&mut st);
+        let mut work = self.inner.drain(&mut st);
         drop(st);
         lock(&REGISTRY).retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.inner)));
-        self.inner.run(deferred);
+        self.inner.run(&mut work);
         debug!(chan = %self.inner.name, "channel destroyed");
     }
 
@@ -743,15 +752,19 @@ impl Inner {
     /// Drains the engine's actions: writes are queued now (under the lock,
     /// so they keep the engine's order); the rest is returned to run after
     /// the lock is released.
-    fn drain(&self, st: &mut State) -> Vec<Deferred> {
-        self.drain_with(st, false)
+    fn drain(&self, st: &mut State) -> Work {
+        let mut work = Work::default();
+        self.drain_with(st, false, &mut work);
+        work
     }
 
     /// [`drain`](Inner::drain); with `batch`, writes always go through the
     /// writer task, which coalesces them (for bursts of async sends, where
     /// throughput matters more than the latency of one message).
-    fn drain_with(&self, st: &mut State, batch: bool) -> Vec<Deferred> {
-        let mut deferred = Vec::new();
+    /// The deferred work is added to `work`, whose buffer a caller may
+    /// reuse from one drain to the next.
+    fn drain_with(&self, st: &mut State, batch: bool, work: &mut Work) {
+        let deferred = &mut work.items;
         let mut closing: Vec<(ConnId, Vec<(u64, LostCallback)>)> = Vec::new();
         while let Some(action) = st.engine.poll_action() {
             match action {
@@ -796,7 +809,10 @@ impl Inner {
                     trace!(chan = %self.name, %conn, %id, version, "connection established");
                 }
                 Action::Evaluate(request) => {
-                    deferred.push(Deferred::Evaluate(request, st.evaluator.clone()))
+                    if work.evaluator.is_none() {
+                        work.evaluator = Some(st.evaluator.clone());
+                    }
+                    deferred.push(Deferred::Evaluate(request));
                 }
                 Action::Complete {
                     serial,
@@ -855,18 +871,23 @@ impl Inner {
                 callbacks.into_iter().map(|(_, f)| f).collect(),
             ));
         }
-        deferred
     }
 
     /// Runs what [`drain`](Inner::drain) deferred, with no lock held.
-    fn run(self: &Arc<Self>, deferred: Vec<Deferred>) {
-        if deferred.is_empty() {
+    /// Leaves `work` empty, its buffer kept for reuse.
+    fn run(self: &Arc<Self>, work: &mut Work) {
+        if work.items.is_empty() {
             return;
         }
         let hooks = self.hooks();
-        for d in deferred {
+        let evaluator = work.evaluator.take();
+        for d in work.items.drain(..) {
             match d {
-                Deferred::Evaluate(request, evaluator) => self.evaluate(&hooks, request, evaluator),
+                Deferred::Evaluate(request) => {
+                    if let Some(e) = &evaluator {
+                        self.evaluate(&hooks, request, e.as_ref());
+                    }
+                }
                 Deferred::Complete {
                     serial,
                     id,
@@ -950,7 +971,7 @@ impl Inner {
         }
     }
 
-    fn evaluate(self: &Arc<Self>, hooks: &Hooks, request: Request, evaluator: Arc<dyn Evaluator>) {
+    fn evaluate(self: &Arc<Self>, hooks: &Hooks, request: Request, evaluator: &dyn Evaluator) {
         let Request {
             conn,
             id,
@@ -962,7 +983,12 @@ impl Inner {
             inner: Arc::downgrade(self),
             conn,
             kind,
-            serial: serial.clone(),
+            // An async request is never answered: its responder needs no serial.
+            serial: if kind == RequestKind::Async {
+                Serial(String::new())
+            } else {
+                serial.clone()
+            },
             done: false,
             lost_tokens: std::sync::Mutex::new(Vec::new()),
         };
@@ -1011,9 +1037,14 @@ impl Inner {
         self.act(|e| e.respond(conn, kind, serial, outcome))
     }
 
-    /// Feeds bytes from a connection's reader.
-    fn feed(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) {
-        self.act(|e| e.received(conn, bytes));
+    /// Feeds bytes from a connection's reader; `work` is the reader's
+    /// buffer for the deferred work, reused from one read to the next.
+    fn feed(self: &Arc<Self>, conn: ConnId, bytes: &[u8], work: &mut Work) {
+        let mut st = lock(&self.state);
+        st.engine.received(conn, bytes);
+        self.drain_with(&mut st, false, work);
+        drop(st);
+        self.run(work);
     }
 
     fn closed(self: &Arc<Self>, conn: ConnId) {
@@ -1025,9 +1056,9 @@ impl Inner {
     fn act<R>(self: &Arc<Self>, f: impl FnOnce(&mut Engine) -> R) -> R {
         let mut st = lock(&self.state);
         let r = f(&mut st.engine);
-        let deferred = self.drain(&mut st);
+        let mut work = self.drain(&mut st);
         drop(st);
-        self.run(deferred);
+        self.run(&mut work);
         r
     }
 
@@ -1096,9 +1127,9 @@ impl Inner {
         }
         let conn = st.engine.outgoing(id.clone());
         self.start_conn(&mut st, conn, halves, false);
-        let deferred = self.drain(&mut st);
+        let mut work = self.drain(&mut st);
         drop(st);
-        self.run(deferred);
+        self.run(&mut work);
         debug!(chan = %self.name, %id, %conn, "connected");
         Ok(conn)
     }
@@ -1132,9 +1163,10 @@ impl Inner {
             if let Some(w) = waiter {
                 st.waiters.insert(serial, w);
             }
-            let deferred = self.drain_with(&mut st, kind == RequestKind::Async);
+            let mut work = Work::default();
+            self.drain_with(&mut st, kind == RequestKind::Async, &mut work);
             drop(st);
-            self.run(deferred);
+            self.run(&mut work);
             return Ok(serial);
         }
         Err(Error::Lost(tclcomm_wire::engine::REASON_LOST.into()))
@@ -1332,6 +1364,9 @@ impl Writer {
     }
 }
 
+/// The most bytes given to the engine at once (see [`read_loop`]).
+const FEED_PIECE: usize = 64 * 1024;
+
 async fn read_loop(
     inner: Weak<Inner>,
     conn: ConnId,
@@ -1340,6 +1375,7 @@ async fn read_loop(
     handshake_timeout: Option<Duration>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut work = Work::default();
     let mut deadline = handshake_timeout.map(|t| tokio::time::Instant::now() + t);
     loop {
         let read = tokio::select! {
@@ -1370,7 +1406,11 @@ async fn read_loop(
                 return;
             }
             Ok(n) => {
-                inner.feed(conn, &buf[..n]);
+                // In pieces, so that the work of one piece stays small
+                // (and in cache) whatever the size of the read.
+                for piece in buf[..n].chunks(FEED_PIECE) {
+                    inner.feed(conn, piece, &mut work);
+                }
                 if n == buf.len() && buf.len() < (1 << 22) {
                     buf.resize(buf.len() * 4, 0);
                 }
