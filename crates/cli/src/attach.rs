@@ -39,10 +39,10 @@ fn default_history() -> Option<PathBuf> {
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| home.as_ref().map(|h| h.join(".local/share")));
-    if let Some(dir) = data.map(|d| d.join("tclcomm")) {
-        if std::fs::create_dir_all(&dir).is_ok() {
-            return Some(dir.join("history"));
-        }
+    if let Some(dir) = data.map(|d| d.join("tclcomm"))
+        && std::fs::create_dir_all(&dir).is_ok()
+    {
+        return Some(dir.join("history"));
     }
     home.map(|h| h.join(".tclcomm_history"))
 }

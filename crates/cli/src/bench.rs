@@ -316,10 +316,11 @@ impl Env<'_> {
                 return Cell::Skipped("no libcomm.so".into());
             }
         }
-        if let Work::Payload(size, _) = work {
-            if (client == Side::Tcllib || server == Side::Tcllib) && size > (1 << 20) {
-                return Cell::Skipped("skipped: >60 s".into());
-            }
+        if let Work::Payload(size, _) = work
+            && (client == Side::Tcllib || server == Side::Tcllib)
+            && size > (1 << 20)
+        {
+            return Cell::Skipped("skipped: >60 s".into());
         }
         let server = match self.server(server) {
             Ok(s) => s,
@@ -686,11 +687,11 @@ impl TclProc {
                     if let Some(rest) = line.strip_prefix(prefix) {
                         return Ok(rest.trim().to_string());
                     }
-                    if let Some(e) = line.strip_prefix("STDERR ") {
-                        if errors.len() < 300 {
-                            errors.push_str(e);
-                            errors.push(' ');
-                        }
+                    if let Some(e) = line.strip_prefix("STDERR ")
+                        && errors.len() < 300
+                    {
+                        errors.push_str(e);
+                        errors.push(' ');
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => return Err("timeout".into()),

@@ -29,10 +29,10 @@ pub(crate) fn candidates() -> Vec<PathBuf> {
         dir.join("deps").join(comm::LIBRARY_FILE),
     ];
     // A test binary lives in target/<profile>/deps.
-    if dir.file_name().is_some_and(|n| n == "deps") {
-        if let Some(up) = dir.parent() {
-            v.insert(0, up.join(comm::LIBRARY_FILE));
-        }
+    if dir.file_name().is_some_and(|n| n == "deps")
+        && let Some(up) = dir.parent()
+    {
+        v.insert(0, up.join(comm::LIBRARY_FILE));
     }
     v
 }

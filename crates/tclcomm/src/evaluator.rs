@@ -141,10 +141,10 @@ impl Responder {
                 .get_mut()
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        if !tokens.is_empty() {
-            if let Some(inner) = self.inner.upgrade() {
-                inner.forget_conn_lost(self.conn, &tokens);
-            }
+        if !tokens.is_empty()
+            && let Some(inner) = self.inner.upgrade()
+        {
+            inner.forget_conn_lost(self.conn, &tokens);
         }
     }
 
@@ -157,16 +157,17 @@ impl Responder {
 impl Drop for Responder {
     fn drop(&mut self) {
         self.forget_lost();
-        if !self.done && self.kind != RequestKind::Async {
-            if let Some(inner) = self.inner.upgrade() {
-                let outcome = Outcome {
-                    code: Code::Error,
-                    result: "no result: the request was dropped without an answer".into(),
-                    errorinfo: String::new(),
-                    errorcode: "COMM DROPPED".into(),
-                };
-                Inner::respond(&inner, self.conn, self.kind, &self.serial, &outcome);
-            }
+        if !self.done
+            && self.kind != RequestKind::Async
+            && let Some(inner) = self.inner.upgrade()
+        {
+            let outcome = Outcome {
+                code: Code::Error,
+                result: "no result: the request was dropped without an answer".into(),
+                errorinfo: String::new(),
+                errorcode: "COMM DROPPED".into(),
+            };
+            Inner::respond(&inner, self.conn, self.kind, &self.serial, &outcome);
         }
     }
 }

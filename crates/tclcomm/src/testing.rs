@@ -443,7 +443,7 @@ fn hex_encode(bytes: &[u8]) -> String {
 
 fn hex_decode_string(hex: &str) -> Result<String, HarnessError> {
     let bad = || HarnessError::Protocol(format!("bad hex {hex:?}"));
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes = (0..hex.len())

@@ -23,7 +23,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tclcomm_wire::list::{format_list_into, parse_list, parse_list_cow, quote_element};
+use tclcomm_wire::list::{
+    format_list_into, parse_list, parse_list_cow, quote_element, quote_element_cow,
+};
 
 const SIZE: usize = 10 * 1024 * 1024;
 const PATTERN: &str = "a{b}c d\ne$f[g]h;i\"j\\\\k\tl";
@@ -128,8 +130,14 @@ fn codec(c: &mut Criterion) {
                 black_box(s.len())
             })
         });
+        group.bench_function("format (zero-copy Quoted)", |b| {
+            b.iter(|| black_box(quote_element_cow(black_box(&element), true).len()))
+        });
         let mut formatted = String::new();
         format_list_into([element.as_str()], &mut formatted);
+        let mut written = String::new();
+        quote_element_cow(&element, true).write_to(&mut written);
+        assert_eq!(written, formatted);
         assert_eq!(
             parse_list(&formatted).unwrap(),
             std::slice::from_ref(&element)
@@ -152,6 +160,9 @@ fn codec(c: &mut Criterion) {
             quote_element(black_box(&element), true, &mut s);
             black_box(s.len());
         });
+        let fmt_cow = ours_millis(|| {
+            black_box(quote_element_cow(black_box(&element), true).len());
+        });
         let parse_cow = ours_millis(|| {
             black_box(parse_list_cow(black_box(&formatted)).unwrap().len());
         });
@@ -163,6 +174,7 @@ fn codec(c: &mut Criterion) {
             element.len(),
             fmt_reuse,
             fmt_new,
+            fmt_cow,
             parse_cow,
             parse_owned,
             tcl_millis(&element),
@@ -170,12 +182,13 @@ fn codec(c: &mut Criterion) {
     }
 
     println!("\n=== list codec vs tclsh (ms per 10 MB element; ratio = tclsh / ours) ===");
-    for (name, len, fr, fnew, pc, po, tcl) in summary {
+    for (name, len, fr, fnew, fc, pc, po, tcl) in summary {
         println!("{name} ({len} bytes):");
         match tcl {
             Some((tl, tp)) => {
                 println!(
-                    "  format: ours {fr:.3} (reused buffer), {fnew:.3} (new String); tclsh list {tl:.3}; ratio {:.1}x / {:.1}x",
+                    "  format: ours {fc:.3} (zero-copy), {fr:.3} (reused buffer), {fnew:.3} (new String); tclsh list {tl:.3}; ratio {:.1}x / {:.1}x / {:.1}x",
+                    tl / fc,
                     tl / fr,
                     tl / fnew
                 );
@@ -187,7 +200,7 @@ fn codec(c: &mut Criterion) {
             }
             None => {
                 println!(
-                    "  format: ours {fr:.3} / {fnew:.3}; parse: ours {pc:.3} / {po:.3}; tclsh not available"
+                    "  format: ours {fc:.3} / {fr:.3} / {fnew:.3}; parse: ours {pc:.3} / {po:.3}; tclsh not available"
                 );
             }
         }

@@ -23,6 +23,8 @@
 
 use std::borrow::Cow;
 
+use multiversion::multiversion;
+use multiversion::target::match_target;
 use thiserror::Error;
 use wide::u8x16;
 
@@ -255,17 +257,24 @@ impl EscapeTracker {
     #[inline(always)]
     pub(crate) fn next(&mut self, bs: u64) -> u64 {
         const EVEN: u64 = 0x5555_5555_5555_5555;
-        let bs = bs & !self.carry;
-        let follows_escape = (bs << 1) | self.carry;
+        let carry = self.carry;
+        // The next block's first byte is escaped when this block ends in an
+        // odd run of backslashes. A run that starts inside the block starts
+        // fresh; one that fills the block keeps the parity it came in with.
+        // Computed from the raw mask, so that the chain from block to block
+        // is this one select, not the whole computation below.
+        let run = (!bs).leading_zeros();
+        self.carry = if bs == u64::MAX {
+            carry
+        } else {
+            u64::from(run & 1)
+        };
+        let bs = bs & !carry;
+        let follows_escape = (bs << 1) | carry;
         let odd_starts = bs & !EVEN & !follows_escape;
         let seq_even = odd_starts.wrapping_add(bs);
         let invert = seq_even << 1;
-        // The top bit: a backslash at position 63 that is unescaped escapes
-        // the next block's first byte.
-        let escaped = (EVEN ^ invert) & follows_escape;
-        let last_unescaped_bs = (bs >> 63) & !(escaped >> 63) & 1;
-        self.carry = last_unescaped_bs;
-        escaped
+        (EVEN ^ invert) & follows_escape
     }
 }
 
@@ -376,7 +385,83 @@ fn scan_small(s: &[u8], first: bool) -> Mode {
     decide(nest != 0 || req, forbid, pe, pb, hash)
 }
 
+/// The masks the quoting scan needs from one block (all zero for a block
+/// with no byte special to a list).
+#[derive(Default, Clone, Copy)]
+struct ScanMasks {
+    backslash: u64,
+    newline: u64,
+    open: u64,
+    close: u64,
+    /// Only when asked for: see [`prefer_brace_mask`].
+    prefer_brace: u64,
+    /// Only when asked for: see [`prefer_escape_mask`].
+    prefer_escape: u64,
+}
+
+/// [`ScanMasks`] from 16-byte vectors, for any CPU.
+#[inline(always)]
+fn scan_masks_portable(bytes: &[u8; BLOCK], prefer: bool) -> ScanMasks {
+    let block = Block::new(bytes);
+    if !block.maybe_special() {
+        return ScanMasks::default();
+    }
+    ScanMasks {
+        backslash: block.eq(b'\\'),
+        newline: block.eq(b'\n'),
+        open: block.eq(b'{'),
+        close: block.eq(b'}'),
+        prefer_brace: if prefer { prefer_brace_mask(&block) } else { 0 },
+        prefer_escape: if prefer {
+            prefer_escape_mask(&block)
+        } else {
+            0
+        },
+    }
+}
+
+/// Splits `bytes[from..]` into whole blocks and a NUL-padded last one:
+/// (offset, block, number of real bytes).
+#[inline(always)]
+fn raw_blocks<'a>(
+    bytes: &'a [u8],
+    from: usize,
+    tail: &'a mut [u8; BLOCK],
+) -> impl Iterator<Item = (usize, &'a [u8; BLOCK], usize)> {
+    let (chunks, rest) = bytes.get(from..).unwrap_or_default().as_chunks::<BLOCK>();
+    tail[..rest.len()].copy_from_slice(rest);
+    let last = (!rest.is_empty()).then_some((&*tail, rest.len()));
+    chunks
+        .iter()
+        .map(|c| (c, BLOCK))
+        .chain(last)
+        .enumerate()
+        .map(move |(k, (b, n))| (from + k * BLOCK, b, n))
+}
+
+/// The quoting scan over blocks, on the widest vectors the CPU has.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
 fn scan_blocks(s: &[u8], first: bool) -> Mode {
+    match_target! {
+        "x86_64+avx512f+avx512bw" => scan_kernel(s, first, |b, prefer| x86::scan_masks(b, prefer)),
+        _ => scan_kernel(s, first, scan_masks_portable),
+    }
+}
+
+/// [`scan_blocks`] on 16-byte vectors whatever the CPU (to test both).
+#[cfg(test)]
+fn scan_blocks_portable(s: &[u8], first: bool) -> Mode {
+    scan_kernel(s, first, scan_masks_portable)
+}
+
+/// TclScanElement over 64-byte blocks, with `classify` giving each block's
+/// masks (asked for the preference masks only while they can still matter).
+#[inline(always)]
+fn scan_kernel(s: &[u8], first: bool, classify: impl Fn(&[u8; BLOCK], bool) -> ScanMasks) -> Mode {
     let Some(&lead) = s.first() else {
         return Mode::Brace;
     };
@@ -390,30 +475,31 @@ fn scan_blocks(s: &[u8], first: bool) -> Mode {
     }
     let mut nesting: i64 = 0;
     let mut esc = EscapeTracker::default();
+    let mut tail = [0u8; BLOCK];
 
-    for (_, block, n) in Blocks::new(s, 0) {
-        if esc.carry == 0 && !block.maybe_special() {
-            continue;
-        }
+    for (_, block, n) in raw_blocks(s, 0, &mut tail) {
+        let m = classify(block, !prefer_brace);
         if !prefer_brace {
-            if prefer_brace_mask(&block) != 0 {
+            if m.prefer_brace != 0 {
                 prefer_brace = true;
                 forbid_none = true;
             }
-            if prefer_escape_mask(&block) != 0 {
+            if m.prefer_escape != 0 {
                 prefer_escape = true;
                 forbid_none = true;
             }
         }
-        let bs = block.eq(b'\\');
-        let escaped = esc.next(bs);
+        if m.backslash | m.open | m.close | esc.carry == 0 {
+            continue;
+        }
+        let escaped = esc.next(m.backslash);
         // A backslash-newline cannot survive brace quoting, and neither can
         // an odd backslash at the very end.
-        if escaped & block.eq(b'\n') != 0 || (n < BLOCK && (escaped >> n) & 1 == 1) {
+        if escaped & m.newline != 0 || (n < BLOCK && (escaped >> n) & 1 == 1) {
             return Mode::Escape;
         }
-        let o = block.eq(b'{') & !escaped;
-        let c = block.eq(b'}') & !escaped;
+        let o = m.open & !escaped;
+        let c = m.close & !escaped;
         if c == 0 {
             nesting += i64::from(o.count_ones());
             continue;
@@ -436,11 +522,82 @@ fn scan_blocks(s: &[u8], first: bool) -> Mode {
         }
         nesting += no - nc;
     }
-    if s.len() % BLOCK == 0 && esc.carry == 1 {
+    if s.len().is_multiple_of(BLOCK) && esc.carry == 1 {
         // An odd backslash at the very end cannot be brace quoted.
         return Mode::Escape;
     }
     decide(nesting != 0, forbid_none, prefer_escape, prefer_brace, hash)
+}
+
+/// Block classification on AVX-512 (64 bytes to a mask in one compare).
+/// Only called from code compiled for these features and chosen at run
+/// time when the CPU has them.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::{
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_set1_epi8, _mm512_sub_epi8,
+    };
+
+    use super::{BLOCK, ScanMasks};
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn load(bytes: &[u8; BLOCK]) -> __m512i {
+        bytemuck::cast(*bytes)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn splat(c: u8) -> __m512i {
+        _mm512_set1_epi8(c as i8)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn eq(v: __m512i, c: u8) -> u64 {
+        _mm512_cmpeq_epi8_mask(v, splat(c))
+    }
+
+    /// [`ScanMasks`](super::ScanMasks) of a block.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    pub(super) fn scan_masks(bytes: &[u8; BLOCK], prefer: bool) -> ScanMasks {
+        let v = load(bytes);
+        // Every special but the braces is at most `]` (as in
+        // `maybe_special_lanes`).
+        let special = _mm512_cmple_epu8_mask(v, splat(b']')) | eq(v, b'{') | eq(v, b'}');
+        if special == 0 {
+            return ScanMasks::default();
+        }
+        let backslash = eq(v, b'\\');
+        let (prefer_brace, prefer_escape) = if prefer {
+            // Whitespace: `\t`..=`\r` (as `b - 9 <= 4` unsigned) or space.
+            let space =
+                _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, splat(9)), splat(4)) | eq(v, b' ');
+            (
+                space | eq(v, b';') | eq(v, b'$') | eq(v, b'[') | backslash,
+                eq(v, b']') | eq(v, b'"'),
+            )
+        } else {
+            (0, 0)
+        };
+        ScanMasks {
+            backslash,
+            newline: eq(v, b'\n'),
+            open: eq(v, b'{'),
+            close: eq(v, b'}'),
+            prefer_brace,
+            prefer_escape,
+        }
+    }
+
+    /// Backslashes, opening and closing braces of a block.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    pub(super) fn brace_masks(bytes: &[u8; BLOCK]) -> (u64, u64, u64) {
+        let v = load(bytes);
+        (eq(v, b'\\'), eq(v, b'{'), eq(v, b'}'))
+    }
 }
 
 /// TclScanElement's conclusion: braces are impossible (`escape`), or some
@@ -664,13 +821,45 @@ fn find_close_brace_small(bytes: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Backslashes, opening and closing braces of a block, on 16-byte vectors.
+#[inline(always)]
+fn brace_masks_portable(bytes: &[u8; BLOCK]) -> (u64, u64, u64) {
+    let block = Block::new(bytes);
+    (block.eq(b'\\'), block.eq(b'{'), block.eq(b'}'))
+}
+
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
 fn find_close_brace_blocks(bytes: &[u8], from: usize) -> Option<usize> {
+    match_target! {
+        "x86_64+avx512f+avx512bw" => close_brace_kernel(bytes, from, |b| x86::brace_masks(b)),
+        _ => close_brace_kernel(bytes, from, brace_masks_portable),
+    }
+}
+
+/// [`find_close_brace_blocks`] on 16-byte vectors whatever the CPU.
+#[cfg(test)]
+fn find_close_brace_portable(bytes: &[u8], from: usize) -> Option<usize> {
+    close_brace_kernel(bytes, from, brace_masks_portable)
+}
+
+#[inline(always)]
+fn close_brace_kernel(
+    bytes: &[u8],
+    from: usize,
+    classify: impl Fn(&[u8; BLOCK]) -> (u64, u64, u64),
+) -> Option<usize> {
     let mut level: i64 = 1;
     let mut esc = EscapeTracker::default();
-    for (at, block, _) in Blocks::new(bytes, from) {
-        let escaped = esc.next(block.eq(b'\\'));
-        let c = block.eq(b'}') & !escaped;
-        let o = block.eq(b'{') & !escaped;
+    let mut tail = [0u8; BLOCK];
+    for (at, block, _) in raw_blocks(bytes, from, &mut tail) {
+        let (bs, open, close) = classify(block);
+        let escaped = esc.next(bs);
+        let c = close & !escaped;
+        let o = open & !escaped;
         let (no, nc) = (i64::from(o.count_ones()), i64::from(c.count_ones()));
         if nc >= level {
             // The level can only first reach zero at a hard close.
@@ -718,6 +907,7 @@ fn find_close_quote_small(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     None
 }
 
+#[multiversion(targets("x86_64+avx2+popcnt+bmi1+bmi2+lzcnt", "x86_64+popcnt"))]
 fn find_close_quote_blocks(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut esc = EscapeTracker::default();
     let mut any_bs = false;
@@ -770,6 +960,7 @@ fn find_bare_end_small(bytes: &[u8], from: usize) -> (usize, bool) {
     (bytes.len(), any_bs)
 }
 
+#[multiversion(targets("x86_64+avx2+popcnt+bmi1+bmi2+lzcnt", "x86_64+popcnt"))]
 fn find_bare_end_blocks(bytes: &[u8], from: usize) -> (usize, bool) {
     let mut esc = EscapeTracker::default();
     let mut any_bs = false;
@@ -1253,6 +1444,17 @@ mod tests {
             );
             assert_eq!(scan_small(&v, true), scan_blocks(&v, true), "{shown:?}");
             assert_eq!(scan_small(&v, false), scan_blocks(&v, false), "{shown:?}");
+            // The portable kernels too, whatever this CPU dispatches to.
+            assert_eq!(
+                find_close_brace_small(&v, from),
+                find_close_brace_portable(&v, from),
+                "{shown:?} {from}"
+            );
+            assert_eq!(
+                scan_small(&v, true),
+                scan_blocks_portable(&v, true),
+                "{shown:?}"
+            );
         }
     }
 
@@ -1283,6 +1485,25 @@ mod tests {
                 scan_blocks(&v, true),
                 scan_small(&v, true),
                 "{:?}",
+                String::from_utf8_lossy(&v)
+            );
+            assert_eq!(
+                scan_blocks_portable(&v, false),
+                scan_small(&v, false),
+                "{:?}",
+                String::from_utf8_lossy(&v)
+            );
+            let from = (seed >> 48) as usize % (len + 1);
+            assert_eq!(
+                find_close_brace_portable(&v, from),
+                find_close_brace_small(&v, from),
+                "{:?} {from}",
+                String::from_utf8_lossy(&v)
+            );
+            assert_eq!(
+                find_close_brace_blocks(&v, from),
+                find_close_brace_small(&v, from),
+                "{:?} {from}",
                 String::from_utf8_lossy(&v)
             );
             let s = String::from_utf8(v).unwrap();

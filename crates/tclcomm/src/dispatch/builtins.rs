@@ -96,10 +96,10 @@ fn return_(args: &[String]) -> Result<String, TclError> {
     if let Some(ec) = opts.errorcode {
         e = e.with_errorcode(ec);
     }
-    if code == CODE_ERROR {
-        if let Some(ei) = opts.errorinfo {
-            e = e.with_errorinfo(ei);
-        }
+    if code == CODE_ERROR
+        && let Some(ei) = opts.errorinfo
+    {
+        e = e.with_errorinfo(ei);
     }
     Err(e)
 }
