@@ -625,26 +625,25 @@ fn decide(
     }
 }
 
-/// The backslash form of a special byte in escape modes, if it has one.
-const fn escape_of(b: u8) -> Option<&'static str> {
-    Some(match b {
-        b']' => "\\]",
-        b'[' => "\\[",
-        b'$' => "\\$",
-        b';' => "\\;",
-        b' ' => "\\ ",
-        b'\\' => "\\\\",
-        b'"' => "\\\"",
-        b'{' => "\\{",
-        b'}' => "\\}",
-        b'\x0c' => "\\f",
-        b'\n' => "\\n",
-        b'\r' => "\\r",
-        b'\t' => "\\t",
-        b'\x0b' => "\\v",
-        _ => return None,
-    })
-}
+/// For each byte, the character written after a backslash in escape modes
+/// (`n` for a newline, the byte itself for `{`, ...), or 0 when it is
+/// written as is. A table, not a `match`: a jump per special character
+/// mispredicts on mixed text.
+const ESCAPE_AS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let same = *b"][$; \\\"{}";
+    let mut i = 0;
+    while i < same.len() {
+        t[same[i] as usize] = same[i];
+        i += 1;
+    }
+    t[0x0c] = b'f';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x0b] = b'v';
+    t
+};
 
 /// Bit `i` set where `block[i]` needs a backslash in escape mode.
 #[inline(always)]
@@ -666,11 +665,19 @@ fn write_escaped(s: &str, braces: bool, out: &mut String) {
             let i = at + m.trailing_zeros() as usize;
             m &= m - 1;
             // Special bytes are ASCII, so `i` is a char boundary.
-            if let (Some(run), Some(esc)) =
-                (s.get(copied..i), bytes.get(i).and_then(|&b| escape_of(b)))
-            {
-                out.push_str(run);
-                out.push_str(esc);
+            let esc = bytes.get(i).map_or(0, |&b| ESCAPE_AS[usize::from(b)]);
+            if let (Some(run), true) = (s.get(copied..i), esc != 0) {
+                if run.len() <= 8 && run.is_ascii() {
+                    // Dense specials: short runs byte by byte (a copy call
+                    // per run would cost more).
+                    for &b in run.as_bytes() {
+                        out.push(char::from(b));
+                    }
+                } else {
+                    out.push_str(run);
+                }
+                out.push('\\');
+                out.push(char::from(esc));
                 copied = i + 1;
             }
         }
@@ -1146,6 +1153,38 @@ pub fn list_length(s: &str) -> Result<usize, ListError> {
     Ok(n)
 }
 
+/// For the ASCII byte after a backslash: the byte the pair stands for, or
+/// [`FULL`] when the sequence needs [`backslash`] (hex, octal, or a
+/// backslash-newline, which also swallows the blanks after it).
+const SIMPLE_ESCAPES: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t[b'a' as usize] = 0x07;
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0C;
+    t[b'n' as usize] = 0x0A;
+    t[b'r' as usize] = 0x0D;
+    t[b't' as usize] = 0x09;
+    t[b'v' as usize] = 0x0B;
+    t[b'x' as usize] = FULL;
+    t[b'u' as usize] = FULL;
+    t[b'U' as usize] = FULL;
+    t[b'\n' as usize] = FULL;
+    let mut d = b'0';
+    while d <= b'7' {
+        t[d as usize] = FULL;
+        d += 1;
+    }
+    t
+};
+
+/// Marks a sequence [`SIMPLE_ESCAPES`] leaves to [`backslash`].
+const FULL: u8 = 0xFF;
+
 /// Substitutes every backslash sequence in `raw` (TclCopyAndCollapse).
 pub fn collapse(raw: &str) -> String {
     let mut out = Sink {
@@ -1154,18 +1193,44 @@ pub fn collapse(raw: &str) -> String {
     };
     let bytes = raw.as_bytes();
     let mut i = 0;
-    while let Some(off) = bytes
-        .get(i..)
-        .and_then(|r| r.iter().position(|&b| b == b'\\'))
-    {
-        let j = i + off;
-        out.text(raw.get(i..j).unwrap_or_default());
-        let (value, used) = backslash(raw, j);
-        out.code(value);
-        i = j + used;
+    while let Some(j) = next_backslash(bytes, i) {
+        if j - i <= 8 && bytes.get(i..j).is_some_and(<[u8]>::is_ascii) {
+            // Short runs between escapes (dense escaping) byte by byte: a
+            // copy call per run would cost more.
+            for &b in bytes.get(i..j).unwrap_or_default() {
+                out.ascii(b);
+            }
+        } else {
+            out.text(raw.get(i..j).unwrap_or_default());
+        }
+        // The common sequences (a backslash and one ASCII byte standing for
+        // one byte) without the general parser; the rest with it.
+        match bytes.get(j + 1) {
+            Some(&c) if c < 0x80 && SIMPLE_ESCAPES[usize::from(c)] != FULL => {
+                out.ascii(SIMPLE_ESCAPES[usize::from(c)]);
+                i = j + 2;
+            }
+            _ => {
+                let (value, used) = backslash(raw, j);
+                out.code(value);
+                i = j + used;
+            }
+        }
     }
     out.text(raw.get(i..).unwrap_or_default());
     out.finish()
+}
+
+/// The first backslash at or after `from`: a short look first (escapes
+/// often come close together), then `memchr`.
+#[inline]
+fn next_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    let rest = bytes.get(from..)?;
+    let near = rest.len().min(16);
+    if let Some(k) = rest.get(..near)?.iter().position(|&b| b == b'\\') {
+        return Some(from + k);
+    }
+    memchr::memchr(b'\\', rest.get(near..)?).map(|k| from + near + k)
 }
 
 /// Collects substituted text, pairing surrogate halves from escapes as Tcl's
@@ -1176,12 +1241,20 @@ struct Sink {
 }
 
 impl Sink {
+    #[inline]
     fn flush(&mut self) {
         if self.high.take().is_some() {
             self.s.push('\u{FFFD}');
         }
     }
 
+    #[inline]
+    fn ascii(&mut self, b: u8) {
+        self.flush();
+        self.s.push(char::from(b));
+    }
+
+    #[inline]
     fn text(&mut self, t: &str) {
         if !t.is_empty() {
             self.flush();
