@@ -54,6 +54,8 @@ fn main() {
     let big_only = std::env::args().any(|a| a == "--big");
     // `--async`: only the async bursts (for profiling).
     let async_only = std::env::args().any(|a| a == "--async");
+    // `--sync`: only the sync round trips.
+    let sync_only = std::env::args().any(|a| a == "--sync");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -151,7 +153,7 @@ fn main() {
 
     // Async bursts: send N, then one sync send that arrives after all of
     // them (same connection, in order), so the time covers their execution.
-    let bursts: &[usize] = if big_only {
+    let bursts: &[usize] = if big_only || sync_only {
         &[]
     } else if quick {
         &[20_000]
@@ -192,7 +194,7 @@ fn main() {
     }
 
     // Big payloads full of special characters, echoed back.
-    let sizes: &[usize] = if async_only {
+    let sizes: &[usize] = if async_only || sync_only {
         &[]
     } else if big_only {
         &[50 << 20]
