@@ -17,7 +17,7 @@ use tclcomm_wire::engine::{Action, ConnId, Engine, EngineConfig, Request, Reques
 use tclcomm_wire::{Code, Id, Outcome, Serial};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace, warn};
 
@@ -131,9 +131,40 @@ struct ConnEntry {
     /// The socket itself, for plain TCP: written directly while nothing is
     /// queued, which saves a hop to the writer task.
     direct: Option<Arc<TcpStream>>,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
-    queued: Arc<AtomicUsize>,
+    outbox: Arc<Outbox>,
     stop: CancellationToken,
+}
+
+/// A connection's outgoing bytes on their way to its writer task: one
+/// buffer that messages are appended to, and that the writer takes whole.
+/// The writer is woken only when the buffer stops being empty, and a
+/// message costs a copy, not an allocation and a queue node.
+#[derive(Default)]
+struct Outbox {
+    /// Bytes queued and not yet written (those being written included).
+    queued: AtomicUsize,
+    bytes: Mutex<Vec<u8>>,
+    /// Signalled when `bytes` stops being empty (a permit is kept if the
+    /// writer is not waiting yet, so no wake-up is lost).
+    ready: tokio::sync::Notify,
+}
+
+impl Outbox {
+    fn push(&self, bytes: &[u8]) {
+        let mut b = lock(&self.bytes);
+        let was_empty = b.is_empty();
+        b.extend_from_slice(bytes);
+        drop(b);
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Takes what is queued, leaving `spare` (emptied) in its place.
+    fn take(&self, spare: &mut Vec<u8>) {
+        spare.clear();
+        std::mem::swap(&mut *lock(&self.bytes), spare);
+    }
 }
 
 /// The accept tasks of the listening sockets.
@@ -778,7 +809,7 @@ impl Inner {
                     if let Some(sock) = c
                         .direct
                         .as_ref()
-                        .filter(|_| !batch && c.queued.load(Ordering::Acquire) == 0)
+                        .filter(|_| !batch && c.outbox.queued.load(Ordering::Acquire) == 0)
                     {
                         match sock.try_write(&bytes) {
                             Ok(n) if n == bytes.len() => continue,
@@ -786,14 +817,15 @@ impl Inner {
                             Err(_) => {}
                         }
                     }
-                    let queued = c.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
+                    let queued =
+                        c.outbox.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
                     if queued > max {
                         warn!(chan = %self.name, %conn, queued, "peer does not read; dropping its connection");
                         st.engine
                             .close_conn(conn, "outbound limit exceeded: the peer does not read");
                         continue;
                     }
-                    let _ = c.tx.send(bytes);
+                    c.outbox.push(&bytes);
                 }
                 Action::Close { conn } => {
                     if let Some(c) = st.conns.remove(&conn) {
@@ -1173,9 +1205,8 @@ impl Inner {
     }
 
     fn start_conn(self: &Arc<Self>, st: &mut State, conn: ConnId, halves: Halves, incoming: bool) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let outbox = Arc::new(Outbox::default());
         let stop = CancellationToken::new();
-        let queued = Arc::new(AtomicUsize::new(0));
         let deadline = incoming.then_some(st.config.limits.handshake_timeout);
         let me = Arc::downgrade(self);
         let (reader, writer, direct) = match halves {
@@ -1187,15 +1218,14 @@ impl Inner {
             Halves::Boxed(r, w) => (Reader::Boxed(r), Writer::Boxed(w), None),
         };
         self.handle
-            .spawn(write_loop(writer, rx, queued.clone(), stop.clone()));
+            .spawn(write_loop(writer, outbox.clone(), stop.clone()));
         self.handle
             .spawn(read_loop(me, conn, reader, stop.clone(), deadline));
         st.conns.insert(
             conn,
             ConnEntry {
                 direct,
-                tx,
-                queued,
+                outbox,
                 stop,
             },
         );
@@ -1426,12 +1456,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn write_loop(
-    mut w: Writer,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    queued: Arc<AtomicUsize>,
-    stop: CancellationToken,
-) {
+async fn write_loop(mut w: Writer, outbox: Arc<Outbox>, stop: CancellationToken) {
     // After the connection is closed, what was queued before still goes
     // out, for a while: a reply followed by a shutdown is not lost.
     let linger = async {
@@ -1439,48 +1464,43 @@ async fn write_loop(
         tokio::time::sleep(Duration::from_secs(5)).await;
     };
     tokio::pin!(linger);
-    let mut batch = Vec::new();
+    let mut out = Vec::new();
+    let mut wrote_last = false;
     loop {
-        if rx.is_empty() && !stop.is_cancelled() {
+        // Looked at before the buffer: what was queued before the close
+        // is then seen, and written.
+        let stopping = stop.is_cancelled();
+        if wrote_last && !stopping {
             // Let the senders run first: under a burst more messages are
             // queued by the time this task runs again, so writes are
             // fewer and bigger, and this task parks (and is woken) less.
             tokio::task::yield_now().await;
         }
-        let first = tokio::select! {
-            biased;
-            m = rx.recv() => m,
-            _ = stop.cancelled(), if rx.is_empty() => None,
-        };
-        let Some(first) = first else { break };
-        let mut n = first.len();
-        let out = if rx.is_empty() {
-            first
-        } else {
-            batch.clear();
-            batch.extend_from_slice(&first);
-            while batch.len() < (1 << 20) {
-                match rx.try_recv() {
-                    Ok(more) => {
-                        n += more.len();
-                        batch.extend_from_slice(&more);
-                    }
-                    Err(_) => break,
-                }
+        outbox.take(&mut out);
+        if out.is_empty() {
+            if stopping {
+                break;
             }
-            std::mem::take(&mut batch)
-        };
+            wrote_last = false;
+            tokio::select! {
+                biased;
+                _ = outbox.ready.notified() => {}
+                _ = stop.cancelled() => {}
+            }
+            continue;
+        }
         let wrote = tokio::select! {
             r = w.write_all(&out) => r,
             _ = &mut linger => Err(std::io::ErrorKind::TimedOut.into()),
         };
-        queued.fetch_sub(n, Ordering::AcqRel);
+        outbox.queued.fetch_sub(out.len(), Ordering::AcqRel);
         if wrote.is_err() {
             stop.cancel();
             break;
         }
-        if out.capacity() <= (4 << 20) {
-            batch = out;
+        wrote_last = true;
+        if out.capacity() > (4 << 20) {
+            out = Vec::new();
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;

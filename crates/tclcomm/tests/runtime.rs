@@ -598,3 +598,69 @@ fn callbacks_get_minus_one_when_the_connection_goes() {
     );
     let _ = RequestKind::Send;
 }
+
+#[test]
+fn async_bursts_run_every_message_in_order() {
+    let seen = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let d = Dispatcher::new();
+    let s = seen.clone();
+    d.register("note", move |_c, a| {
+        s.lock().unwrap().push(a[0].parse().unwrap());
+        Ok(String::new())
+    });
+    let server = Channel::new(Config::listening().evaluator(d)).unwrap();
+    let client = Channel::new(Config::new()).unwrap();
+    let n = 30_000;
+    for i in 0..n {
+        // Plain words, and words the full parser must handle, mixed.
+        let script = if i % 3 == 0 {
+            format!("note {{{i}}}")
+        } else {
+            format!("note {i}")
+        };
+        client.send_async(server.self_id(), script).unwrap();
+    }
+    // Same connection, in order: when this is answered all were run.
+    assert_eq!(client.send(server.self_id(), "list done").unwrap(), "done");
+    assert_eq!(*seen.lock().unwrap(), (0..n).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_peer_that_does_not_read_is_dropped_past_the_outbound_limit() {
+    // The peer accepts and never reads: once the socket buffers are full,
+    // what is queued for it grows until the limit, and the connection goes.
+    let (l, id) = raw_server();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let _ = done_rx.recv_timeout(Duration::from_secs(60));
+        drop(s);
+    });
+    let client = Channel::new(Config::new().limits(Limits {
+        max_outbound: 1 << 20,
+        ..Limits::default()
+    }))
+    .unwrap();
+    let (lost_tx, lost_rx) = mpsc::channel();
+    client.as_async().on_lost(move |e| {
+        let _ = lost_tx.send(e.reason.clone());
+    });
+    let chunk = "x".repeat(64 * 1024);
+    let mut lost = None;
+    for _ in 0..2000 {
+        client
+            .send_async(id.clone(), Script::command(["set", "a", chunk.as_str()]))
+            .unwrap();
+        if let Ok(reason) = lost_rx.try_recv() {
+            lost = Some(reason);
+            break;
+        }
+    }
+    let reason = match lost {
+        Some(r) => r,
+        None => lost_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+    };
+    assert_eq!(reason, "outbound limit exceeded: the peer does not read");
+    done_tx.send(()).unwrap();
+    peer.join().unwrap();
+}
