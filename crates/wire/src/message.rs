@@ -5,7 +5,7 @@ use thiserror::Error;
 use std::borrow::Cow;
 
 use crate::list::{
-    Quoted, format_list, format_list_into, parse_list, parse_list_cow, quote_element,
+    ListIter, Quoted, format_list, format_list_into, parse_list, parse_list_cow, quote_element,
     quote_element_cow,
 };
 
@@ -350,9 +350,34 @@ impl Message {
     /// other instruction gives [`Message::Unknown`] with all the words.
     pub fn decode(word: &str) -> Result<Message, MessageError> {
         // Borrowed where Tcl takes the element verbatim: the payload is
-        // usually braced, so it is parsed in place rather than copied.
-        let words = parse_list_cow(word)?;
-        let field = |i: usize| words.get(i).map(AsRef::as_ref).unwrap_or_default();
+        // usually braced, so it is parsed in place rather than copied. The
+        // three elements that count are kept apart, so that a message needs
+        // no vector of its elements; the rest are only checked (the whole
+        // word must be a list), unless the instruction is unknown.
+        let mut elements = ListIter::new(word);
+        let mut head: [Cow<'_, str>; 3] = Default::default();
+        let mut count = 0;
+        for slot in &mut head {
+            match elements.next() {
+                Some(e) => {
+                    *slot = e?;
+                    count += 1;
+                }
+                None => break,
+            }
+        }
+        let known = matches!(
+            head[0].as_ref(),
+            "send" | "async" | "command" | "reply" | "callback" | "vers"
+        );
+        let mut more = Vec::new();
+        for e in elements {
+            let e = e?;
+            if !known {
+                more.push(e);
+            }
+        }
+        let field = |i: usize| head[i].as_ref();
         let serial = || Serial(field(1).to_owned());
         let payload_error = |error| MessageError::Payload {
             instruction: field(0).to_owned(),
@@ -386,7 +411,12 @@ impl Message {
                 version: field(1).to_owned(),
             },
             _ => Message::Unknown {
-                words: words.into_iter().map(Cow::into_owned).collect(),
+                words: head
+                    .into_iter()
+                    .take(count)
+                    .chain(more)
+                    .map(Cow::into_owned)
+                    .collect(),
             },
         })
     }
@@ -603,8 +633,65 @@ mod tests {
         ]
     }
 
+    /// Decoding by the plain definition: the whole word as a vector of
+    /// elements, then fields 0, 1 and 2.
+    fn decode_reference(word: &str) -> Result<Message, MessageError> {
+        let words = parse_list_cow(word)?;
+        let field = |i: usize| words.get(i).map(AsRef::as_ref).unwrap_or_default();
+        let serial = || Serial(field(1).to_owned());
+        let payload_error = |error| MessageError::Payload {
+            instruction: field(0).to_owned(),
+            serial: serial(),
+            error,
+        };
+        let script = || parse_list(field(2)).map_err(payload_error);
+        let outcome = || Outcome::decode(field(2)).map_err(payload_error);
+        Ok(match field(0) {
+            "send" => Message::Send {
+                serial: serial(),
+                script: script()?,
+            },
+            "async" => Message::Async {
+                serial: serial(),
+                script: script()?,
+            },
+            "command" => Message::Command {
+                serial: serial(),
+                script: script()?,
+            },
+            "reply" => Message::Reply {
+                serial: serial(),
+                outcome: outcome()?,
+            },
+            "callback" => Message::Callback {
+                serial: serial(),
+                outcome: outcome()?,
+            },
+            "vers" => Message::Vers {
+                version: field(1).to_owned(),
+            },
+            _ => Message::Unknown {
+                words: words.into_iter().map(Cow::into_owned).collect(),
+            },
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+        /// Any word, list or not, with any number of elements, decodes (or
+        /// fails) exactly as by the plain definition.
+        #[test]
+        fn decode_matches_the_plain_definition(
+            instruction in prop_oneof![
+                Just("send"), Just("async"), Just("command"), Just("reply"),
+                Just("callback"), Just("vers"), Just("other"), Just("{send"), Just(""),
+            ],
+            rest in proptest::collection::vec(prop_oneof![text(), Just("{a b}".to_owned())], 0..6),
+        ) {
+            let word = format!("{instruction} {}", rest.join(" "));
+            prop_assert_eq!(Message::decode(&word), decode_reference(&word));
+        }
 
         #[test]
         fn fast_encode_matches_nested_format_list(m in message()) {
