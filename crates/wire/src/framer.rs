@@ -436,7 +436,9 @@ impl Framer {
         let word = std::mem::take(&mut self.word);
         let groups = std::mem::take(&mut self.groups);
         self.group_open = None;
-        if !crate::script::info_complete_with_groups(&word, &groups) {
+        if !trivially_complete(word.as_bytes())
+            && !crate::script::info_complete_with_groups(&word, &groups)
+        {
             return Err(FrameError::Incomplete);
         }
         // Keep the (cleared) allocation for the next word's groups.
@@ -449,6 +451,16 @@ impl Framer {
 }
 
 /// Records the top-level braced groups of a word during a brace scan.
+/// Whether a word is `info complete` without parsing it: with none of the
+/// bytes that open or close something (braces, brackets, quotes, a
+/// backslash, or `$`, whose `$a(` needs its `)`), nothing can be left open.
+/// Most messages are such words (`async 12 tick`).
+fn trivially_complete(word: &[u8]) -> bool {
+    !word
+        .iter()
+        .any(|b| matches!(b, b'{' | b'}' | b'[' | b']' | b'"' | b'\\' | b'$'))
+}
+
 struct Groups<'a> {
     /// Length of the part of the word already moved out of the buffer.
     base: usize,
@@ -936,6 +948,31 @@ mod tests {
         f.feed(&wire.as_bytes()[cut..]);
         assert_eq!(f.next_word(), Ok(Some(inner)));
         assert!(f.groups.is_empty());
+    }
+
+    proptest::proptest! {
+        /// The shortcut never calls a word complete that the parser does not.
+        #[test]
+        fn trivially_complete_words_are_info_complete(
+            word in "[ -~\t\n\r\x0b\x0c\u{a0}\u{85}é(){}\\[\\]\"$;#]{0,40}"
+        ) {
+            if trivially_complete(word.as_bytes()) {
+                proptest::prop_assert!(crate::script::info_complete(&word), "{:?}", word);
+            }
+        }
+    }
+
+    #[test]
+    fn trivial_completeness() {
+        assert!(trivially_complete(b"async 12 tick"));
+        assert!(trivially_complete(b"a(1 # ; x"));
+        for w in ["a {b", "a }", "[a", "a]", "\"a", "a\\", "$a(1"] {
+            assert!(!trivially_complete(w.as_bytes()), "{w:?}");
+        }
+        // The parser agrees where it matters: these are not complete.
+        for w in ["a {b", "[a", "\"a", "$a(1", "a\\\n"] {
+            assert!(!crate::script::info_complete(w), "{w:?}");
+        }
     }
 
     #[test]
