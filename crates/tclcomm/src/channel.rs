@@ -8,6 +8,7 @@
 //! the lock is released, so user code may call back into the channel.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -127,6 +128,27 @@ enum Waiter {
     Callback(CallbackFn),
 }
 
+/// Hashes connection handles: numbers the engine hands out, never chosen by
+/// a peer, so a multiply is enough (a write looks its connection up).
+#[derive(Default)]
+struct ConnIdHasher(u64);
+
+impl Hasher for ConnIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 struct ConnEntry {
     /// The socket itself, for plain TCP: written directly while nothing is
     /// queued, which saves a hop to the writer task.
@@ -193,7 +215,7 @@ struct State {
     engine: Engine,
     config: Config,
     evaluator: Arc<dyn Evaluator>,
-    conns: HashMap<ConnId, ConnEntry>,
+    conns: HashMap<ConnId, ConnEntry, BuildHasherDefault<ConnIdHasher>>,
     waiters: HashMap<u64, Waiter>,
     /// Per connection: callbacks to run when it goes, each with a token so
     /// that its owner can withdraw it.
@@ -306,7 +328,7 @@ impl Channel {
                 engine: Engine::new(engine_config),
                 config: config.clone(),
                 evaluator,
-                conns: HashMap::new(),
+                conns: HashMap::default(),
                 waiters: HashMap::new(),
                 lost_callbacks: HashMap::new(),
                 next_token: 0,
@@ -1174,11 +1196,21 @@ impl Inner {
         waiter: Option<Waiter>,
     ) -> Result<u64, Error> {
         // The connection can be lost between connecting and sending: then
-        // connect again. Without a `connecting` hook, an existing connection
-        // is used without a second look-up.
-        let hooked = self.hooks().connecting.is_some();
-        for attempt in 0..3 {
-            if hooked || attempt > 0 || lock(&self.state).engine.connection(id).is_none() {
+        // connect again (three times at most). Without a `connecting` hook,
+        // an existing connection is used as found under the one lock.
+        let hooked = self
+            .hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .connecting
+            .is_some();
+        let (mut connects, mut must_connect) = (0, hooked);
+        loop {
+            if must_connect {
+                if connects == 3 {
+                    return Err(Error::Lost(tclcomm_wire::engine::REASON_LOST.into()));
+                }
+                connects += 1;
                 Inner::connect(self, id).await?;
             }
             let mut st = lock(&self.state);
@@ -1186,6 +1218,7 @@ impl Inner {
                 return Err(Error::Destroyed);
             }
             if st.engine.connection(id).is_none() {
+                must_connect = true;
                 continue;
             }
             let serial = match st.engine.send(id, kind, script.0) {
@@ -1201,7 +1234,6 @@ impl Inner {
             self.run(&mut work);
             return Ok(serial);
         }
-        Err(Error::Lost(tclcomm_wire::engine::REASON_LOST.into()))
     }
 
     fn start_conn(self: &Arc<Self>, st: &mut State, conn: ConnId, halves: Halves, incoming: bool) {
