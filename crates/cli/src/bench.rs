@@ -149,6 +149,9 @@ enum Cell {
     Failed(String),
 }
 
+/// Rounds per cell for the message workloads (see [`Env::measure`]).
+const ROUNDS: usize = 3;
+
 /// The per-process and per-run bounds.
 struct Bounds {
     run: Duration,
@@ -298,7 +301,26 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
+    /// The best of [`ROUNDS`] measurements for the message workloads (their
+    /// rates swing with CPU placement on a small machine), one for the
+    /// payloads and the concurrent clients; the same for every column.
     fn measure(&self, col: Column, work: Work) -> Cell {
+        let rounds = match work {
+            Work::Sync(_) | Work::Async(_) | Work::Callback(_) => ROUNDS,
+            Work::Payload(..) | Work::Concurrent(..) => 1,
+        };
+        let mut best = self.measure_once(col, work);
+        for _ in 1..rounds {
+            match (&best, self.measure_once(col, work)) {
+                (Cell::Secs(b), Cell::Secs(s)) if s < *b => best = Cell::Secs(s),
+                (Cell::Secs(_), _) => {}
+                _ => break,
+            }
+        }
+        best
+    }
+
+    fn measure_once(&self, col: Column, work: Work) -> Cell {
         let (client, server) = match col {
             Column::Tcp => {
                 return match tcp::run(work, self.bounds.run) {
@@ -360,14 +382,17 @@ impl Env<'_> {
                 let s = store;
                 d.register("incr", move |_, args| {
                     let mut m = s.lock().unwrap_or_else(|p| p.into_inner());
-                    let name = args.first().cloned().unwrap_or_default();
-                    let v = m
-                        .get(&name)
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .unwrap_or(0)
-                        + 1;
-                    m.insert(name, v.to_string());
-                    Ok(v.to_string())
+                    let name = args.first().map(String::as_str).unwrap_or_default();
+                    // In place when the variable exists (as Tcl's `incr`
+                    // updates its object), so the only allocation is the result.
+                    if let Some(value) = m.get_mut(name) {
+                        let v = value.parse::<i64>().unwrap_or(0) + 1;
+                        value.clear();
+                        let _ = write!(value, "{v}");
+                        return Ok(value.clone());
+                    }
+                    m.insert(name.to_string(), "1".into());
+                    Ok("1".into())
                 });
                 let ch = self
                     .rt
@@ -779,6 +804,7 @@ fn markdown(
     s.push_str(
         "\nRates are operations per second (payloads: seconds for one round trip of the payload, \
          which comes back as the result); (×N) is the speed relative to tcllib ↔ tcllib. \
+         Sync, async and callback cells are the best of 3 runs in every column, the others one run. \
          tcllib's payload cost grows with the square of the size, so its payloads above 1 MB are skipped.\n",
     );
     for n in notes {
