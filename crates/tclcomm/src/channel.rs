@@ -8,13 +8,12 @@
 //! the lock is released, so user code may call back into the channel.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
-use tclcomm_wire::engine::{Action, ConnId, Engine, EngineConfig, Request, RequestKind};
+use tclcomm_wire::engine::{Action, ConnId, Engine, EngineConfig, OwnKeyMap, Request, RequestKind};
 use tclcomm_wire::{Code, Id, Outcome, Serial};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -128,27 +127,6 @@ enum Waiter {
     Callback(CallbackFn),
 }
 
-/// Hashes connection handles: numbers the engine hands out, never chosen by
-/// a peer, so a multiply is enough (a write looks its connection up).
-#[derive(Default)]
-struct ConnIdHasher(u64);
-
-impl Hasher for ConnIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 struct ConnEntry {
     /// The socket itself, for plain TCP: written directly while nothing is
     /// queued, which saves a hop to the writer task.
@@ -215,7 +193,7 @@ struct State {
     engine: Engine,
     config: Config,
     evaluator: Arc<dyn Evaluator>,
-    conns: HashMap<ConnId, ConnEntry, BuildHasherDefault<ConnIdHasher>>,
+    conns: OwnKeyMap<ConnId, ConnEntry>,
     waiters: HashMap<u64, Waiter>,
     /// Per connection: callbacks to run when it goes, each with a token so
     /// that its owner can withdraw it.
@@ -328,7 +306,7 @@ impl Channel {
                 engine: Engine::new(engine_config),
                 config: config.clone(),
                 evaluator,
-                conns: HashMap::default(),
+                conns: OwnKeyMap::default(),
                 waiters: HashMap::new(),
                 lost_callbacks: HashMap::new(),
                 next_token: 0,

@@ -276,9 +276,10 @@ struct Pending {
 
 /// A fast hasher for keys the engine makes itself (connection handles and
 /// serials), never chosen by a peer, so collision attacks do not apply.
-/// Maps keyed by peer-chosen text (ids) keep the default SipHash.
+/// Maps keyed by peer-chosen text (ids) keep the default SipHash. Drivers
+/// may use it for their own maps keyed by [`ConnId`] (see [`OwnKeyMap`]).
 #[derive(Debug, Default, Clone, Copy)]
-struct OwnKeyHasher(u64);
+pub struct OwnKeyHasher(u64);
 
 impl std::hash::Hasher for OwnKeyHasher {
     fn finish(&self) -> u64 {
@@ -296,7 +297,9 @@ impl std::hash::Hasher for OwnKeyHasher {
     }
 }
 
-type OwnKeyMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<OwnKeyHasher>>;
+/// A map keyed by handles the engine makes (never by peer-chosen text),
+/// hashed with [`OwnKeyHasher`].
+pub type OwnKeyMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<OwnKeyHasher>>;
 
 /// One channel's protocol state. See the module documentation.
 #[derive(Debug)]

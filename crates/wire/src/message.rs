@@ -377,16 +377,32 @@ impl Message {
                 more.push(e);
             }
         }
-        let field = |i: usize| head[i].as_ref();
-        let serial = || Serial(field(1).to_owned());
+        Message::from_fields([&head[0], &head[1], &head[2]], || {
+            head.iter()
+                .take(count)
+                .chain(&more)
+                .map(|w| w.to_string())
+                .collect()
+        })
+    }
+
+    /// Builds a message from its first three elements (instruction, serial,
+    /// payload; empty when missing); `words` gives all of them, for an
+    /// unknown instruction.
+    fn from_fields(
+        fields: [&str; 3],
+        words: impl FnOnce() -> Vec<String>,
+    ) -> Result<Message, MessageError> {
+        let [instruction, serial_text, payload] = fields;
+        let serial = || Serial(serial_text.to_owned());
         let payload_error = |error| MessageError::Payload {
-            instruction: field(0).to_owned(),
+            instruction: instruction.to_owned(),
             serial: serial(),
             error,
         };
-        let script = || parse_list(field(2)).map_err(payload_error);
-        let outcome = || Outcome::decode(field(2)).map_err(payload_error);
-        Ok(match field(0) {
+        let script = || parse_list(payload).map_err(payload_error);
+        let outcome = || Outcome::decode(payload).map_err(payload_error);
+        Ok(match instruction {
             "send" => Message::Send {
                 serial: serial(),
                 script: script()?,
@@ -408,16 +424,9 @@ impl Message {
                 outcome: outcome()?,
             },
             "vers" => Message::Vers {
-                version: field(1).to_owned(),
+                version: serial_text.to_owned(),
             },
-            _ => Message::Unknown {
-                words: head
-                    .into_iter()
-                    .take(count)
-                    .chain(more)
-                    .map(Cow::into_owned)
-                    .collect(),
-            },
+            _ => Message::Unknown { words: words() },
         })
     }
 
@@ -638,41 +647,8 @@ mod tests {
     fn decode_reference(word: &str) -> Result<Message, MessageError> {
         let words = parse_list_cow(word)?;
         let field = |i: usize| words.get(i).map(AsRef::as_ref).unwrap_or_default();
-        let serial = || Serial(field(1).to_owned());
-        let payload_error = |error| MessageError::Payload {
-            instruction: field(0).to_owned(),
-            serial: serial(),
-            error,
-        };
-        let script = || parse_list(field(2)).map_err(payload_error);
-        let outcome = || Outcome::decode(field(2)).map_err(payload_error);
-        Ok(match field(0) {
-            "send" => Message::Send {
-                serial: serial(),
-                script: script()?,
-            },
-            "async" => Message::Async {
-                serial: serial(),
-                script: script()?,
-            },
-            "command" => Message::Command {
-                serial: serial(),
-                script: script()?,
-            },
-            "reply" => Message::Reply {
-                serial: serial(),
-                outcome: outcome()?,
-            },
-            "callback" => Message::Callback {
-                serial: serial(),
-                outcome: outcome()?,
-            },
-            "vers" => Message::Vers {
-                version: field(1).to_owned(),
-            },
-            _ => Message::Unknown {
-                words: words.into_iter().map(Cow::into_owned).collect(),
-            },
+        Message::from_fields([field(0), field(1), field(2)], || {
+            words.iter().map(|w| w.to_string()).collect()
         })
     }
 
