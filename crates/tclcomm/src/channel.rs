@@ -1342,6 +1342,10 @@ async fn accept_loop(inner: Weak<Inner>, listener: TcpListener, stop: Cancellati
     }
 }
 
+/// Below this many bytes, a read that did not fill the buffer is taken to
+/// have drained the socket (see [`Reader::read`]).
+const SMALL_READ: usize = 16 * 1024;
+
 /// The read side of a connection.
 enum Reader {
     Tcp(Arc<TcpStream>),
@@ -1353,8 +1357,37 @@ impl Reader {
         match self {
             Reader::Tcp(s) => loop {
                 s.readable().await?;
-                match s.try_read(buf) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                // A small read that did not fill the buffer drained the
+                // socket: clear its readiness now (by answering WouldBlock
+                // to `try_io`), as tokio's own `poll_read` does after a
+                // short read, instead of paying one more `recv` that fails
+                // before the next wait (epoll and kqueue report new data as
+                // a new event). Not after a big read: in a stream of data
+                // the next `recv` usually finds more without a trip to the
+                // poller.
+                let mut got = 0;
+                let res = s.try_io(tokio::io::Interest::READABLE, || {
+                    use std::io::Read;
+                    let n = (&*socket2::SockRef::from(&**s)).read(buf)?;
+                    got = n;
+                    if cfg!(any(
+                        target_os = "linux",
+                        target_os = "macos",
+                        target_os = "freebsd"
+                    )) && n > 0
+                        && n < buf.len().min(SMALL_READ)
+                    {
+                        Err(std::io::ErrorKind::WouldBlock.into())
+                    } else {
+                        Ok(n)
+                    }
+                });
+                match res {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if got > 0 {
+                            return Ok(got);
+                        }
+                    }
                     r => return r,
                 }
             },
