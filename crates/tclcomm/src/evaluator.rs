@@ -244,7 +244,10 @@ impl Evaluator for crate::Dispatcher {
 
 /// Runs another evaluator's work on tokio's blocking pool, so that slow
 /// commands (that block a thread) never hold up a runtime worker, and so
-/// never stall other connections. Costs a thread hop per request.
+/// never stall other connections. Costs a thread hop per request; with the
+/// [`Dispatcher`](crate::Dispatcher) on a multi-thread runtime,
+/// [`register_blocking`](crate::Dispatcher::register_blocking) for the slow
+/// commands alone costs nothing for the others.
 #[derive(Debug, Clone)]
 pub struct Blocking<E>(pub E);
 

@@ -664,3 +664,60 @@ fn a_peer_that_does_not_read_is_dropped_past_the_outbound_limit() {
     done_tx.send(()).unwrap();
     peer.join().unwrap();
 }
+
+#[test]
+fn a_blocking_command_does_not_stall_other_connections() {
+    // One worker thread: a command that blocks it would stall every
+    // connection, unless it is registered as blocking.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let release = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = Dispatcher::new();
+        let (r, s) = (release.clone(), started.clone());
+        d.register_blocking("hold", move |_c, _a| {
+            s.store(true, Ordering::SeqCst);
+            let (m, cv) = &*r;
+            let end = Instant::now() + Duration::from_secs(10);
+            let mut released = m.lock().unwrap();
+            while !*released && Instant::now() < end {
+                released = cv
+                    .wait_timeout(released, Duration::from_millis(20))
+                    .unwrap()
+                    .0;
+            }
+            Ok(if *released { "released" } else { "timed out" }.into())
+        });
+        d.register("ping", |_c, _a| Ok("pong".into()));
+        let server = tclcomm::Channel::new(Config::listening().evaluator(d))
+            .await
+            .unwrap();
+        let id = server.self_id();
+        let a = tclcomm::Channel::new(Config::new()).await.unwrap();
+        let b = tclcomm::Channel::new(Config::new()).await.unwrap();
+        let held = tokio::spawn({
+            let id = id.clone();
+            async move { a.send(id, "hold").await }
+        });
+        let end = Instant::now() + Duration::from_secs(10);
+        while !started.load(Ordering::SeqCst) {
+            assert!(Instant::now() < end, "the blocking command never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // While `hold` blocks its thread, another connection is served.
+        let pong = tokio::time::timeout(Duration::from_secs(5), b.send(id.clone(), "ping")).await;
+        *release.0.lock().unwrap() = true;
+        release.1.notify_all();
+        assert_eq!(
+            pong.expect("the other connection was stalled").unwrap(),
+            "pong"
+        );
+        assert_eq!(held.await.unwrap().unwrap(), "released");
+        server.destroy();
+        b.destroy();
+    });
+}

@@ -101,6 +101,11 @@ type CommandMap = HashMap<String, Arc<CommandFn>, std::hash::BuildHasherDefault<
 /// may be registered and scripts evaluated from any number of threads at
 /// once; no lock is held while a command runs, so commands may evaluate
 /// scripts and register commands themselves.
+///
+/// Scripts run on the task of the connection that brought them. A command
+/// that blocks its thread should be registered with
+/// [`register_blocking`](Dispatcher::register_blocking), so that other
+/// connections go on being served while it runs.
 #[derive(Clone)]
 pub struct Dispatcher {
     commands: Arc<RwLock<CommandMap>>,
@@ -117,6 +122,16 @@ impl fmt::Debug for Dispatcher {
         f.debug_struct("Dispatcher")
             .field("commands", &self.command_names())
             .finish()
+    }
+}
+
+/// Runs `f`, which may block, telling a multi-thread tokio runtime first
+/// so that it moves its other work off this thread.
+fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -146,6 +161,20 @@ impl Dispatcher {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.into(), Arc::new(f));
+    }
+
+    /// Registers `f` as the command `name`, for a command that blocks (waits
+    /// on I/O, a lock, a device, a long computation). The dispatcher runs on
+    /// the connection's task; while `f` runs, a multi-thread tokio runtime
+    /// is told so (`block_in_place`) and moves its other work, other
+    /// connections included, to another thread. On a current-thread
+    /// runtime there is no other thread, and `f` simply runs; wrap the
+    /// whole evaluator in [`Blocking`](crate::Blocking) there instead.
+    pub fn register_blocking<F>(&self, name: impl Into<String>, f: F)
+    where
+        F: Fn(&mut Call<'_>, &[String]) -> Result<String, TclError> + Send + Sync + 'static,
+    {
+        self.register(name, move |call, args| blocking_section(|| f(call, args)));
     }
 
     /// Removes the command `name`; says whether it existed.
