@@ -160,10 +160,47 @@ impl Outbox {
         }
     }
 
+    /// Appends without waking the writer: the caller flushes (see
+    /// [`Inner::flush_held`]).
+    fn push_quiet(&self, bytes: &[u8]) {
+        lock(&self.bytes).extend_from_slice(bytes);
+    }
+
     /// Takes what is queued, leaving `spare` (emptied) in its place.
     fn take(&self, spare: &mut Vec<u8>) {
         spare.clear();
         std::mem::swap(&mut *lock(&self.bytes), spare);
+    }
+}
+
+thread_local! {
+    /// The connection whose answers this thread is holding (see [`Hold`]).
+    static HOLDING: std::cell::Cell<Option<ConnId>> = const { std::cell::Cell::new(None) };
+}
+
+/// While alive, answers written on this thread to one connection are held
+/// in its outbox; when dropped, they are written at once.
+struct Hold<'a> {
+    inner: &'a Inner,
+    conn: ConnId,
+    previous: Option<ConnId>,
+}
+
+impl<'a> Hold<'a> {
+    fn start(inner: &'a Inner, conn: ConnId) -> Hold<'a> {
+        let previous = HOLDING.replace(Some(conn));
+        Hold {
+            inner,
+            conn,
+            previous,
+        }
+    }
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        HOLDING.set(self.previous);
+        self.inner.flush_held(self.conn);
     }
 }
 
@@ -805,11 +842,14 @@ impl Inner {
                         continue;
                     };
                     let mut bytes = bytes;
+                    // Answers to the requests of one read are held and
+                    // written together once they have all run.
+                    let hold = HOLDING.get() == Some(conn);
                     // In order: only when nothing is queued may we write directly.
                     if let Some(sock) = c
                         .direct
                         .as_ref()
-                        .filter(|_| !batch && c.outbox.queued.load(Ordering::Acquire) == 0)
+                        .filter(|_| !batch && !hold && c.outbox.queued.load(Ordering::Acquire) == 0)
                     {
                         match sock.try_write(&bytes) {
                             Ok(n) if n == bytes.len() => continue,
@@ -825,7 +865,11 @@ impl Inner {
                             .close_conn(conn, "outbound limit exceeded: the peer does not read");
                         continue;
                     }
-                    c.outbox.push(&bytes);
+                    if hold {
+                        c.outbox.push_quiet(&bytes);
+                    } else {
+                        c.outbox.push(&bytes);
+                    }
                 }
                 Action::Close { conn } => {
                     if let Some(c) = st.conns.remove(&conn) {
@@ -1076,7 +1120,45 @@ impl Inner {
         st.engine.received(conn, bytes);
         self.drain_with(&mut st, false, work);
         drop(st);
+        let requests = work
+            .items
+            .iter()
+            .filter(|d| matches!(d, Deferred::Evaluate(_)))
+            .count();
+        if requests < 2 {
+            self.run(work);
+            return;
+        }
+        // Several requests came in one read (a pipelining peer): their
+        // answers are written together, in one write, once all have run
+        // (those answered now; later ones go as usual).
+        let _hold = Hold::start(self, conn);
         self.run(work);
+    }
+
+    /// Writes what was held for `conn` (see [`Hold`]): directly when the
+    /// writer has nothing in flight, else through it.
+    fn flush_held(&self, conn: ConnId) {
+        let st = lock(&self.state);
+        let Some(c) = st.conns.get(&conn) else {
+            return;
+        };
+        let mut held = lock(&c.outbox.bytes);
+        if held.is_empty() {
+            return;
+        }
+        if let Some(sock) = &c.direct
+            && c.outbox.queued.load(Ordering::Acquire) == held.len()
+            && let Ok(n) = sock.try_write(&held)
+        {
+            held.drain(..n);
+            c.outbox.queued.fetch_sub(n, Ordering::AcqRel);
+        }
+        let rest = !held.is_empty();
+        drop(held);
+        if rest {
+            c.outbox.ready.notify_one();
+        }
     }
 
     fn closed(self: &Arc<Self>, conn: ConnId) {
@@ -1173,6 +1255,12 @@ impl Inner {
         script: Script,
         waiter: Option<Waiter>,
     ) -> Result<u64, Error> {
+        // A send from code run for a read whose answers are held (see
+        // `Hold`): what is held goes out now, and nothing more is held, so
+        // that the request is not queued behind answers that wait for it.
+        if let Some(held) = HOLDING.take() {
+            self.flush_held(held);
+        }
         // The connection can be lost between connecting and sending: then
         // connect again (three times at most). Without a `connecting` hook,
         // an existing connection is used as found under the one lock.
@@ -1203,11 +1291,14 @@ impl Inner {
                 Ok(s) => s,
                 Err(e) => return Err(Error::Lost(e.to_string())),
             };
+            // Sends whose caller does not wait (async, and callbacks) go
+            // through the writer, which coalesces a burst of them.
+            let batch = kind == RequestKind::Async || matches!(waiter, Some(Waiter::Callback(_)));
             if let Some(w) = waiter {
                 st.waiters.insert(serial, w);
             }
             let mut work = Work::default();
-            self.drain_with(&mut st, kind == RequestKind::Async, &mut work);
+            self.drain_with(&mut st, batch, &mut work);
             drop(st);
             self.run(&mut work);
             return Ok(serial);

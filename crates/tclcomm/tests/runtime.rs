@@ -721,3 +721,41 @@ fn a_blocking_command_does_not_stall_other_connections() {
         b.destroy();
     });
 }
+
+#[test]
+fn pipelined_requests_are_all_answered_in_order() {
+    // A peer that writes many requests at once (as tcllib does for a loop
+    // of `send -command`) gets every answer, in order; answers to the
+    // requests of one read are written together.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let d = Dispatcher::new();
+    d.register("echo", |_c, a| Ok(a.first().cloned().unwrap_or_default()));
+    let server = rt
+        .block_on(tclcomm::Channel::new(Config::listening().evaluator(d)))
+        .unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = 2_000;
+    let mut out = b"{3 2} 1\n".to_vec();
+    for i in 0..n {
+        out.extend_from_slice(format!("{{send {i} {{{{echo v{i}}}}}}}\n").as_bytes());
+    }
+    s.write_all(&out).unwrap();
+    let mut expected = String::from("{vers 3}\r\n");
+    for i in 0..n {
+        expected.push_str(&format!("{{reply {i} {{return -code 0 v{i}}}}}\n"));
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while got.len() < expected.len() {
+        let k = s.read(&mut buf).expect("answers stopped coming");
+        assert!(k > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&buf[..k]);
+    }
+    assert_eq!(String::from_utf8(got).unwrap(), expected);
+    server.destroy();
+}
