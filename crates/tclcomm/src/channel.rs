@@ -174,21 +174,42 @@ impl Outbox {
 }
 
 thread_local! {
-    /// The connection whose answers this thread is holding (see [`Hold`]).
-    static HOLDING: std::cell::Cell<Option<ConnId>> = const { std::cell::Cell::new(None) };
+    /// The channel and connection whose answers this thread is holding
+    /// (see [`Hold`]).
+    static HOLDING: std::cell::RefCell<Option<(Weak<Inner>, ConnId)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Whether this thread holds the answers of `inner`'s connection `conn`.
+fn holding(inner: &Inner, conn: ConnId) -> bool {
+    HOLDING.with_borrow(|h| {
+        h.as_ref()
+            .is_some_and(|(w, c)| *c == conn && std::ptr::eq(w.as_ptr(), inner))
+    })
+}
+
+/// Writes what this thread holds (see [`Hold`]) at once, and holds
+/// nothing more: for code that is about to send, wait or block, so that
+/// answers already made do not wait for it.
+pub(crate) fn release_held() {
+    if let Some((w, conn)) = HOLDING.take()
+        && let Some(inner) = w.upgrade()
+    {
+        inner.flush_held(conn);
+    }
 }
 
 /// While alive, answers written on this thread to one connection are held
 /// in its outbox; when dropped, they are written at once.
 struct Hold<'a> {
-    inner: &'a Inner,
+    inner: &'a Arc<Inner>,
     conn: ConnId,
-    previous: Option<ConnId>,
+    previous: Option<(Weak<Inner>, ConnId)>,
 }
 
 impl<'a> Hold<'a> {
-    fn start(inner: &'a Inner, conn: ConnId) -> Hold<'a> {
-        let previous = HOLDING.replace(Some(conn));
+    fn start(inner: &'a Arc<Inner>, conn: ConnId) -> Hold<'a> {
+        let previous = HOLDING.replace(Some((Arc::downgrade(inner), conn)));
         Hold {
             inner,
             conn,
@@ -199,7 +220,7 @@ impl<'a> Hold<'a> {
 
 impl Drop for Hold<'_> {
     fn drop(&mut self) {
-        HOLDING.set(self.previous);
+        HOLDING.set(self.previous.take());
         self.inner.flush_held(self.conn);
     }
 }
@@ -844,7 +865,7 @@ impl Inner {
                     let mut bytes = bytes;
                     // Answers to the requests of one read are held and
                     // written together once they have all run.
-                    let hold = HOLDING.get() == Some(conn);
+                    let hold = holding(self, conn);
                     // In order: only when nothing is queued may we write directly.
                     if let Some(sock) = c
                         .direct
@@ -1258,9 +1279,7 @@ impl Inner {
         // A send from code run for a read whose answers are held (see
         // `Hold`): what is held goes out now, and nothing more is held, so
         // that the request is not queued behind answers that wait for it.
-        if let Some(held) = HOLDING.take() {
-            self.flush_held(held);
-        }
+        release_held();
         // The connection can be lost between connecting and sending: then
         // connect again (three times at most). Without a `connecting` hook,
         // an existing connection is used as found under the one lock.

@@ -759,3 +759,58 @@ fn pipelined_requests_are_all_answered_in_order() {
     assert_eq!(String::from_utf8(got).unwrap(), expected);
     server.destroy();
 }
+
+#[test]
+fn an_answer_is_not_held_behind_a_blocking_command_of_the_same_read() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let release = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let d = Dispatcher::new();
+    d.register("echo", |_c, a| Ok(a.first().cloned().unwrap_or_default()));
+    let r = release.clone();
+    d.register_blocking("hold", move |_c, _a| {
+        let (m, cv) = &*r;
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut released = m.lock().unwrap();
+        while !*released && Instant::now() < end {
+            released = cv
+                .wait_timeout(released, Duration::from_millis(20))
+                .unwrap()
+                .0;
+        }
+        Ok(if *released { "released" } else { "timed out" }.into())
+    });
+    let server = rt
+        .block_on(tclcomm::Channel::new(Config::listening().evaluator(d)))
+        .unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Both requests in one write, so that they are read together.
+    s.write_all(b"{3 2} 1\n{send 1 {{echo first}}}\n{send 2 hold}\n")
+        .unwrap();
+    let first = b"{vers 3}\r\n{reply 1 {return -code 0 first}}\n";
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < first.len() {
+        let k = s
+            .read(&mut buf)
+            .expect("the first answer waited for `hold`");
+        assert!(k > 0);
+        got.extend_from_slice(&buf[..k]);
+    }
+    assert_eq!(&got[..], &first[..]);
+    *release.0.lock().unwrap() = true;
+    release.1.notify_all();
+    let second = b"{reply 2 {return -code 0 released}}\n";
+    got.clear();
+    while got.len() < second.len() {
+        let k = s.read(&mut buf).unwrap();
+        assert!(k > 0);
+        got.extend_from_slice(&buf[..k]);
+    }
+    assert_eq!(&got[..], &second[..]);
+    server.destroy();
+}

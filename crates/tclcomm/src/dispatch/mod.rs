@@ -105,7 +105,9 @@ type CommandMap = HashMap<String, Arc<CommandFn>, std::hash::BuildHasherDefault<
 /// Scripts run on the task of the connection that brought them. A command
 /// that blocks its thread should be registered with
 /// [`register_blocking`](Dispatcher::register_blocking), so that other
-/// connections go on being served while it runs.
+/// connections go on being served while it runs, and so that the answers
+/// to requests read together with it (which are otherwise written together,
+/// once all have run) go out before it blocks.
 #[derive(Clone)]
 pub struct Dispatcher {
     commands: Arc<RwLock<CommandMap>>,
@@ -129,6 +131,8 @@ impl fmt::Debug for Dispatcher {
 /// so that it moves its other work off this thread.
 fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    // Answers held for this read go out now, not after the wait.
+    crate::channel::release_held();
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
