@@ -751,6 +751,7 @@ fn is_unicode_space(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::{Cases, Draws};
 
     fn scan(buf: &[u8]) -> (usize, usize, bool) {
         scan_groups(buf).0
@@ -777,20 +778,15 @@ mod tests {
             "{", "}", "\\", "\n", " ", "\"", "[", "]", "$", "a", "*", "(", ")", ";", "#", "\t",
             "{*}", "é",
         ];
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut cases = Cases::new(0x9e37_79b9_7f4a_7c15);
         let mut checked = 0;
         for _ in 0..60_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = cases.next_seed();
             let len = (seed % 40) as usize;
-            let mut r = seed;
+            let mut draws = Draws::new(seed);
             let mut w = String::new();
             for _ in 0..len {
-                r = r
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                w.push_str(alphabet[(r >> 33) as usize % alphabet.len()]);
+                w.push_str(draws.pick(alphabet));
             }
             let ((pos, _, closed), groups) = scan_groups(w.as_bytes());
             if closed || pos < w.len() {
@@ -814,19 +810,14 @@ mod tests {
     #[test]
     fn block_scan_matches_bytewise() {
         let alphabet: &[&[u8]] = &[b"{", b"}", b"\\", b"a", b"b", b" ", b"{", b"}", b"xyz"];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut cases = Cases::new(0x2545_f491_4f6c_dd1d);
         for round in 0..4000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = cases.next_seed();
             let len = (seed % 400) as usize;
-            let mut r = seed;
+            let mut draws = Draws::new(seed);
             let mut w = Vec::new();
             for _ in 0..len {
-                r = r
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                w.extend_from_slice(alphabet[(r >> 33) as usize % alphabet.len()]);
+                w.extend_from_slice(draws.pick(alphabet));
             }
             let depth = 1 + round % 4;
             let run = |f: ScanFn| {
@@ -888,21 +879,15 @@ mod tests {
             b"{y}",
             b"{zz}",
         ];
-        let mut seed: u64 = 0x1234_5678_9abc_def1;
+        let mut cases = Cases::new(0x1234_5678_9abc_def1);
         for round in 0..300 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut r = seed;
+            let mut draws = Draws::new(cases.next_seed());
             let mut wire = Vec::new();
             for _ in 0..3 {
                 wire.extend_from_slice(b" {x ");
-                let len = 200 + (r % 3000) as usize;
+                let len = 200 + (draws.peek() % 3000) as usize;
                 for _ in 0..len {
-                    r = r
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    wire.extend_from_slice(alphabet[(r >> 33) as usize % alphabet.len()]);
+                    wire.extend_from_slice(draws.pick(alphabet));
                 }
                 if round % 7 == 0 {
                     wire.push(0xFF);

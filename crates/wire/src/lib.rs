@@ -45,6 +45,8 @@ pub mod id;
 pub mod list;
 pub mod message;
 pub mod script;
+#[cfg(test)]
+mod test_rng;
 
 pub use framer::{DEFAULT_MAX_MESSAGE, FrameError, Framer};
 pub use handshake::{HandshakeError, Offer};

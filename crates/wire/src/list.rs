@@ -1382,6 +1382,7 @@ fn backslash(raw: &str, at: usize) -> (u32, usize) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::test_rng::{Cases, Draws};
 
     fn q(e: &str) -> String {
         format_list([e])
@@ -1479,21 +1480,12 @@ mod tests {
     #[test]
     fn small_finders_match_block_finders() {
         let alphabet = b"ab{}\\\n \t\"]\x0b\r";
-        let mut seed: u64 = 0x0bad_5eed_1234_5678;
+        let mut cases = Cases::new(0x0bad_5eed_1234_5678);
         for _ in 0..50_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = cases.next_seed();
             let len = (seed % 60) as usize;
-            let mut r = seed;
-            let v: Vec<u8> = (0..len)
-                .map(|_| {
-                    r = r
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    alphabet[(r >> 33) as usize % alphabet.len()]
-                })
-                .collect();
+            let mut draws = Draws::new(seed);
+            let v: Vec<u8> = (0..len).map(|_| draws.pick(alphabet)).collect();
             let from = if len == 0 {
                 0
             } else {
@@ -1534,20 +1526,15 @@ mod tests {
     #[test]
     fn block_scanner_matches_reference() {
         let alphabet = b"ab{}\\\n \t\"]#x";
-        let mut seed: u64 = 0x1234_5678_9abc_def0;
+        let mut cases = Cases::new(0x1234_5678_9abc_def0);
         for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = cases.next_seed();
             let len = (seed % 200) as usize;
             let mut v = Vec::with_capacity(len);
-            let mut r = seed;
+            let mut draws = Draws::new(seed);
             for _ in 0..len {
-                r = r
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
                 // Bias towards plain letters so braces stay balanced sometimes.
-                let k = (r >> 33) as usize % (alphabet.len() * 2);
+                let k = draws.below(alphabet.len() * 2);
                 v.push(if k < alphabet.len() {
                     alphabet[k]
                 } else {
