@@ -37,6 +37,52 @@ fn eventually(what: &str, f: impl Fn() -> bool) {
     }
 }
 
+/// What a blocking command waits at (10 s at most) until the test opens it.
+#[derive(Clone, Default)]
+struct Gate(
+    Arc<(
+        Mutex<bool>,
+        std::sync::Condvar,
+        std::sync::atomic::AtomicBool,
+    )>,
+);
+
+impl Gate {
+    /// A command that waits at the gate and answers `released` (or `timed
+    /// out` when it never opened).
+    fn command(
+        &self,
+    ) -> impl Fn(&mut tclcomm::dispatch::Call<'_>, &[String]) -> Result<String, tclcomm::TclError>
+    + Send
+    + Sync
+    + 'static {
+        let gate = self.clone();
+        move |_c, _a| {
+            let (open, cv, reached) = &*gate.0;
+            reached.store(true, Ordering::SeqCst);
+            let end = Instant::now() + Duration::from_secs(10);
+            let mut is_open = open.lock().unwrap();
+            while !*is_open && Instant::now() < end {
+                is_open = cv
+                    .wait_timeout(is_open, Duration::from_millis(20))
+                    .unwrap()
+                    .0;
+            }
+            Ok(if *is_open { "released" } else { "timed out" }.into())
+        }
+    }
+
+    /// Whether a command has reached the gate.
+    fn reached(&self) -> bool {
+        self.0.2.load(Ordering::SeqCst)
+    }
+
+    fn open(&self) {
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify_all();
+    }
+}
+
 #[test]
 fn ten_megabytes_of_special_characters_round_trip() {
     let (server, _d) = echo_server();
@@ -675,23 +721,9 @@ fn a_blocking_command_does_not_stall_other_connections() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let release = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gate = Gate::default();
         let d = Dispatcher::new();
-        let (r, s) = (release.clone(), started.clone());
-        d.register_blocking("hold", move |_c, _a| {
-            s.store(true, Ordering::SeqCst);
-            let (m, cv) = &*r;
-            let end = Instant::now() + Duration::from_secs(10);
-            let mut released = m.lock().unwrap();
-            while !*released && Instant::now() < end {
-                released = cv
-                    .wait_timeout(released, Duration::from_millis(20))
-                    .unwrap()
-                    .0;
-            }
-            Ok(if *released { "released" } else { "timed out" }.into())
-        });
+        d.register_blocking("hold", gate.command());
         d.register("ping", |_c, _a| Ok("pong".into()));
         let server = tclcomm::Channel::new(Config::listening().evaluator(d))
             .await
@@ -704,14 +736,13 @@ fn a_blocking_command_does_not_stall_other_connections() {
             async move { a.send(id, "hold").await }
         });
         let end = Instant::now() + Duration::from_secs(10);
-        while !started.load(Ordering::SeqCst) {
+        while !gate.reached() {
             assert!(Instant::now() < end, "the blocking command never started");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // While `hold` blocks its thread, another connection is served.
         let pong = tokio::time::timeout(Duration::from_secs(5), b.send(id.clone(), "ping")).await;
-        *release.0.lock().unwrap() = true;
-        release.1.notify_all();
+        gate.open();
         assert_eq!(
             pong.expect("the other connection was stalled").unwrap(),
             "pong"
@@ -767,22 +798,10 @@ fn an_answer_is_not_held_behind_a_blocking_command_of_the_same_read() {
         .enable_all()
         .build()
         .unwrap();
-    let release = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let gate = Gate::default();
     let d = Dispatcher::new();
     d.register("echo", |_c, a| Ok(a.first().cloned().unwrap_or_default()));
-    let r = release.clone();
-    d.register_blocking("hold", move |_c, _a| {
-        let (m, cv) = &*r;
-        let end = Instant::now() + Duration::from_secs(10);
-        let mut released = m.lock().unwrap();
-        while !*released && Instant::now() < end {
-            released = cv
-                .wait_timeout(released, Duration::from_millis(20))
-                .unwrap()
-                .0;
-        }
-        Ok(if *released { "released" } else { "timed out" }.into())
-    });
+    d.register_blocking("hold", gate.command());
     let server = rt
         .block_on(tclcomm::Channel::new(Config::listening().evaluator(d)))
         .unwrap();
@@ -802,8 +821,7 @@ fn an_answer_is_not_held_behind_a_blocking_command_of_the_same_read() {
         got.extend_from_slice(&buf[..k]);
     }
     assert_eq!(&got[..], &first[..]);
-    *release.0.lock().unwrap() = true;
-    release.1.notify_all();
+    gate.open();
     let second = b"{reply 2 {return -code 0 released}}\n";
     got.clear();
     while got.len() < second.len() {
