@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     config.max_message = MAX;
     config.max_handshake_line = 256;
     let mut e = Engine::new(config);
-    let incoming = e.accepted("127.0.0.1", 50000, "127.0.0.2");
+    let incoming = e.accepted("127.0.0.1", 50000, "127.0.0.2", std::time::Instant::now());
     let outgoing = e.outgoing(Id::port(45002));
     // Calls waiting on the outgoing connection, for replies to complete.
     for _ in 0..3 {

@@ -13,7 +13,10 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 use tclcomm_tcl::{Channel, ChannelHandler, EventFlags, Exception, Interp, InterpRef, Obj};
-use tclcomm_wire::engine::{Action, CallKind, ConnId, Engine, EngineConfig, Request, RequestKind};
+use tclcomm_wire::answer::{self, CallbackArgs, Failure};
+use tclcomm_wire::engine::{
+    Action, CallKind, ConnId, Engine, EngineConfig, Loss, Request, RequestKind,
+};
 use tclcomm_wire::{Code, Id, Outcome, Serial};
 
 /// The name of the per-interpreter AssocData entry.
@@ -71,7 +74,7 @@ struct Sock {
 enum Slot {
     Waiting,
     Done(Outcome),
-    Lost(String),
+    Lost(Failure),
 }
 
 /// One comm channel: its engine and its sockets.
@@ -268,41 +271,27 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
             Action::Lost {
                 conn,
                 id,
-                reason,
+                loss,
                 failed,
-                ..
             } => {
+                // In the engine's order: failed calls, futures, the hook.
                 for f in failed {
                     match f.kind {
                         CallKind::Sync => {
                             chan.slots
                                 .borrow_mut()
-                                .insert(f.serial, Slot::Lost(reason.clone()));
+                                .insert(f.serial, Slot::Lost(Failure::from_loss(&loss)));
                         }
                         CallKind::Callback => {
                             let cb = chan.callbacks.borrow_mut().remove(&f.serial);
                             if let Some(cb) = cb {
-                                let args = [
-                                    "-id",
-                                    id.as_str(),
-                                    "-serial",
-                                    &f.serial.to_string(),
-                                    "-chan",
-                                    &chan.name,
-                                    "-code",
-                                    "-1",
-                                    "-errorcode",
-                                    "NONE",
-                                    "-errorinfo",
-                                    "",
-                                    "-result",
-                                    &reason,
-                                ];
-                                invoke_callback(i, &cb, &args);
+                                let args = CallbackArgs::from_loss(&loss);
+                                invoke_callback(i, &cb, &args.to_list(&id, f.serial, &chan.name));
                             }
                         }
                     }
                 }
+                let reason = loss.to_string();
                 cancel_futures(i, comm, &chan.name, conn);
                 let fid = chan.closed.borrow_mut().remove(&conn).unwrap_or_default();
                 if hook_set(chan, "lost") {
@@ -315,10 +304,12 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                     ]);
                 }
             }
-            Action::Refused { error, .. } => {
+            Action::Refused { reason, .. } => {
+                // Only a bad first line is tcllib's to report; our limits
+                // (timeouts, the cap) close quietly.
                 let silent = chan_var(i, &chan.name, "silent");
-                if !matches!(silent.as_str(), "1" | "true" | "yes" | "on") {
-                    i.background_exception(&Exception::error(error.to_string()));
+                if reason.is_protocol() && !matches!(silent.as_str(), "1" | "true" | "yes" | "on") {
+                    i.background_exception(&Exception::error(reason.to_string()));
                 }
             }
             Action::Close { conn } => {
@@ -348,8 +339,9 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
     }
 }
 
-fn invoke_callback(i: Interp<'_>, cb: &str, args: &[&str]) {
-    let script = tclcomm_wire::script::concat([cb, &text(&Obj::list_of(args))]);
+fn invoke_callback<S: AsRef<str>>(i: Interp<'_>, cb: &str, args: &[S]) {
+    let args = Obj::list_of(args.iter().map(AsRef::as_ref));
+    let script = tclcomm_wire::script::concat([cb, &text(&args)]);
     if let Err(e) = i.eval_global(&script) {
         bgerror(i, &e.result);
     }
@@ -396,23 +388,10 @@ fn complete(i: Interp<'_>, chan: &Rc<Chan>, serial: u64, id: Id, kind: CallKind,
         CallKind::Callback => {
             let cb = chan.callbacks.borrow_mut().remove(&serial);
             if let Some(cb) = cb {
-                let args = [
-                    "-id",
-                    id.as_str(),
-                    "-serial",
-                    &serial.to_string(),
-                    "-chan",
-                    &chan.name,
-                    "-code",
-                    &code_text,
-                    "-errorcode",
-                    &outcome.errorcode,
-                    "-errorinfo",
-                    &outcome.errorinfo,
-                    "-result",
-                    &outcome.result,
-                ];
-                invoke_callback(i, &cb, &args);
+                let mut args = CallbackArgs::from_outcome(&outcome);
+                // The reply hook may have changed the code's text.
+                args.code = code_text;
+                invoke_callback(i, &cb, &args.to_list(&id, serial, &chan.name));
             }
         }
     }
@@ -750,9 +729,7 @@ pub(crate) fn cmd_connected(
     i.channel(&fid)?;
     let conn = c.engine.borrow_mut().outgoing(Id::from_text(arg(objv, 2)));
     if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
-        c.engine
-            .borrow_mut()
-            .close_conn(conn, tclcomm_wire::engine::REASON_LOST);
+        c.engine.borrow_mut().close_conn(conn, Loss::Closed);
         process(i, comm, &c, true);
         return Err(e);
     }
@@ -775,7 +752,10 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
         .unwrap_or_default();
     drop(channel);
     let port: u16 = arg(objv, 4).parse().unwrap_or(0);
-    let conn = c.engine.borrow_mut().accepted(&arg(objv, 3), port, &local);
+    let conn =
+        c.engine
+            .borrow_mut()
+            .accepted(&arg(objv, 3), port, &local, std::time::Instant::now());
     register_sock(i, comm, &c, conn, &fid)?;
     process(i, comm, &c, true);
     Ok(Obj::new())
@@ -938,41 +918,25 @@ fn wait(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, serial: u64) -> Result<
         *c.remoteid.borrow_mut() = r;
     }
     let slot = chan.slots.borrow_mut().remove(&serial);
-    match slot {
-        Some(Slot::Done(o)) => result_of(o),
-        Some(Slot::Lost(reason)) => Err(Exception::error(reason)),
-        _ => Err(Exception::error("interpreter deleted")),
-    }
+    let failure = match slot {
+        Some(Slot::Done(o)) => match answer::sync_result(o) {
+            Ok(result) => return Ok(Obj::string(&result)),
+            Err(failure) => failure,
+        },
+        Some(Slot::Lost(failure)) => failure,
+        _ => return Err(Exception::error("interpreter deleted")),
+    };
+    Err(exception_of(failure))
 }
 
-/// What `send` returns for an answer (tcllib's `comm_cmd_send` as seen
-/// through the channel command).
-fn result_of(o: Outcome) -> Result<Obj, Exception> {
-    match o.code {
-        Code::Ok | Code::Return => Ok(Obj::string(&o.result)),
-        Code::Error => Err(Exception::with_options(
-            1,
-            o.result,
-            Some(o.errorinfo),
-            Some(o.errorcode),
-        )),
-        Code::Break => Err(Exception::with_errorcode(
-            "TCL RESULT UNEXPECTED",
-            "invoked \"break\" outside of a loop",
-        )),
-        Code::Continue => Err(Exception::with_errorcode(
-            "TCL RESULT UNEXPECTED",
-            "invoked \"continue\" outside of a loop",
-        )),
-        Code::Other(n) => Err(Exception::with_options(
-            i32::try_from(n).unwrap_or(1),
-            o.result,
-            None,
-            None,
-        )),
-        Code::Invalid(t) => Err(Exception::error(format!(
-            "bad completion code \"{t}\": must be ok, error, return, break, continue, or an integer"
-        ))),
+/// What a failed `send` raises (the engine's mapping, as a Tcl exception).
+fn exception_of(f: Failure) -> Exception {
+    match (f.return_code, f.errorinfo, f.errorcode) {
+        (1, None, None) => Exception::error(f.message),
+        (1, None, Some(code)) => Exception::with_errorcode(code, f.message),
+        (n, info, code) => {
+            Exception::with_options(i32::try_from(n).unwrap_or(1), f.message, info, code)
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
-use tclcomm_wire::engine::{Action, ConnId, Engine, EngineConfig, OwnKeyMap, Request, RequestKind};
+use tclcomm_wire::answer::{CallbackArgs, Failure};
+use tclcomm_wire::engine::{Action, ConnId, Engine, Loss, OwnKeyMap, Request, RequestKind};
 use tclcomm_wire::{Code, Id, Outcome, Serial};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -281,7 +282,7 @@ enum Deferred {
     },
     Lost {
         id: Id,
-        reason: String,
+        loss: Loss,
         waiters: Vec<(u64, Waiter)>,
         callbacks: Vec<LostCallback>,
     },
@@ -294,7 +295,13 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     hooks: RwLock<Arc<Hooks>>,
     handle: tokio::runtime::Handle,
+    /// Incoming connections in their transport (TLS) handshake, before the
+    /// engine knows them: bounded by the connection cap as well.
     incoming: Arc<AtomicUsize>,
+    /// Wakes the timer task when the engine may have a new deadline.
+    timer: Arc<tokio::sync::Notify>,
+    /// Stops the timer task when the channel goes.
+    timer_stop: CancellationToken,
 }
 
 static REGISTRY: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
@@ -355,9 +362,7 @@ impl Channel {
             .evaluator
             .clone()
             .unwrap_or_else(|| Arc::new(crate::Dispatcher::new()));
-        let mut engine_config = EngineConfig::new(Id::port(0));
-        engine_config.max_message = config.limits.max_message;
-        engine_config.max_handshake_line = config.limits.max_handshake_line;
+        let engine_config = config.limits.engine_config(Id::port(0));
         let inner = Arc::new(Inner {
             name,
             state: Mutex::new(State {
@@ -375,7 +380,14 @@ impl Channel {
             hooks: RwLock::new(Arc::new(Hooks::default())),
             handle: tokio::runtime::Handle::current(),
             incoming: Arc::new(AtomicUsize::new(0)),
+            timer: Arc::new(tokio::sync::Notify::new()),
+            timer_stop: CancellationToken::new(),
         });
+        inner.handle.spawn(timer_loop(
+            Arc::downgrade(&inner),
+            inner.timer.clone(),
+            inner.timer_stop.clone(),
+        ));
         if config.listen {
             let (port, listeners) = bind(&config).await?;
             inner.install_listeners(port, listeners);
@@ -544,6 +556,7 @@ impl Channel {
         if let Some(l) = st.listener.take() {
             l.cancel();
         }
+        self.inner.timer_stop.cancel();
         st.port = 0;
         st.engine.abort();
         let mut work = self.inner.drain(&mut st);
@@ -605,7 +618,7 @@ impl Channel {
         if let Some(e) = &new.evaluator {
             st.evaluator = e.clone();
         }
-        st.engine.set_max_message(new.limits.max_message);
+        st.engine.set_limits(&new.limits.engine_config(Id::port(0)));
         if st.port != 0 {
             new.port = Port::Fixed(st.port);
         }
@@ -858,7 +871,6 @@ impl Inner {
         while let Some(action) = st.engine.poll_action() {
             match action {
                 Action::Write { conn, bytes } => {
-                    let max = st.config.limits.max_outbound;
                     let Some(c) = st.conns.get(&conn) else {
                         continue;
                     };
@@ -880,16 +892,15 @@ impl Inner {
                     }
                     let queued =
                         c.outbox.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
-                    if queued > max {
-                        warn!(chan = %self.name, %conn, queued, "peer does not read; dropping its connection");
-                        st.engine
-                            .close_conn(conn, "outbound limit exceeded: the peer does not read");
-                        continue;
-                    }
                     if hold {
                         c.outbox.push_quiet(&bytes);
                     } else {
                         c.outbox.push(&bytes);
+                    }
+                    // The engine decides whether the peer reads; if not, the
+                    // Close it queues frees what the outbox holds.
+                    if !st.engine.outbound(conn, queued) {
+                        warn!(chan = %self.name, %conn, queued, "peer does not read; dropping its connection");
                     }
                 }
                 Action::Close { conn } => {
@@ -929,12 +940,11 @@ impl Inner {
                 Action::Lost {
                     conn,
                     id,
-                    reason,
+                    loss,
                     failed,
-                    error,
                 } => {
-                    if let Some(e) = &error {
-                        warn!(chan = %self.name, %conn, %id, error = %e, "connection closed");
+                    if !matches!(loss, Loss::Closed | Loss::Shutdown | Loss::Abort) {
+                        warn!(chan = %self.name, %conn, %id, "connection closed: {loss}");
                     }
                     let waiters = failed
                         .iter()
@@ -951,14 +961,16 @@ impl Inner {
                     };
                     deferred.push(Deferred::Lost {
                         id,
-                        reason,
+                        loss,
                         waiters,
                         callbacks,
                     });
                 }
-                Action::Refused { conn, error } => {
-                    if !st.config.silent {
-                        warn!(chan = %self.name, %conn, "{error}");
+                Action::Refused { conn, reason } => {
+                    if reason.is_protocol() && !st.config.silent {
+                        warn!(chan = %self.name, %conn, "{reason}");
+                    } else {
+                        debug!(chan = %self.name, %conn, "{reason}");
                     }
                 }
             }
@@ -1033,26 +1045,30 @@ impl Inner {
                 }
                 Deferred::Lost {
                     id,
-                    reason,
+                    loss,
                     waiters,
                     callbacks,
                 } => {
                     for (serial, waiter) in waiters {
                         match waiter {
                             Waiter::Sync(tx) => {
-                                let _ = tx.send(Err(reason.clone()));
+                                let _ = tx.send(Err(Failure::from_loss(&loss).message));
                             }
-                            Waiter::Callback(f) => f(CallbackInfo {
-                                id: id.clone(),
-                                serial,
-                                chan: self.name.clone(),
-                                code: None,
-                                errorcode: "NONE".into(),
-                                errorinfo: String::new(),
-                                result: reason.clone(),
-                            }),
+                            Waiter::Callback(f) => {
+                                let args = CallbackArgs::from_loss(&loss);
+                                f(CallbackInfo {
+                                    id: id.clone(),
+                                    serial,
+                                    chan: self.name.clone(),
+                                    code: None,
+                                    errorcode: args.errorcode,
+                                    errorinfo: args.errorinfo,
+                                    result: args.result,
+                                });
+                            }
                         }
                     }
+                    let reason = loss.to_string();
                     for f in callbacks {
                         f();
                     }
@@ -1197,10 +1213,6 @@ impl Inner {
         r
     }
 
-    fn handshaking(&self, conn: ConnId) -> bool {
-        lock(&self.state).engine.is_handshaking(conn)
-    }
-
     async fn connect(self: &Arc<Self>, id: &Id) -> Result<ConnId, Error> {
         if let Some(h) = &self.hooks().connecting {
             h(&ConnectingEvent {
@@ -1261,7 +1273,7 @@ impl Inner {
             return Ok(c);
         }
         let conn = st.engine.outgoing(id.clone());
-        self.start_conn(&mut st, conn, halves, false);
+        self.start_conn(&mut st, conn, halves);
         let mut work = self.drain(&mut st);
         drop(st);
         self.run(&mut work);
@@ -1324,10 +1336,13 @@ impl Inner {
         }
     }
 
-    fn start_conn(self: &Arc<Self>, st: &mut State, conn: ConnId, halves: Halves, incoming: bool) {
+    fn start_conn(self: &Arc<Self>, st: &mut State, conn: ConnId, halves: Halves) {
+        if !st.engine.is_open(conn) {
+            // Refused at once (the connection cap): dropping the halves closes it.
+            return;
+        }
         let outbox = Arc::new(Outbox::default());
         let stop = CancellationToken::new();
-        let deadline = incoming.then_some(st.config.limits.handshake_timeout);
         let me = Arc::downgrade(self);
         let (reader, writer, direct) = match halves {
             Halves::Tcp(sock) => (
@@ -1339,8 +1354,7 @@ impl Inner {
         };
         self.handle
             .spawn(write_loop(writer, outbox.clone(), stop.clone()));
-        self.handle
-            .spawn(read_loop(me, conn, reader, stop.clone(), deadline));
+        self.handle.spawn(read_loop(me, conn, reader, stop.clone()));
         st.conns.insert(
             conn,
             ConnEntry {
@@ -1393,16 +1407,17 @@ impl Inner {
             if st.destroyed {
                 return;
             }
-            let conn = st.engine.accepted(&addr, peer.port(), &local);
-            me.start_conn(&mut st, conn, halves, true);
+            // From here the engine counts it (and decides who gives way
+            // at the cap).
+            drop(count);
+            let now = tokio::time::Instant::now().into_std();
+            let conn = st.engine.accepted(&addr, peer.port(), &local, now);
+            me.start_conn(&mut st, conn, halves);
+            let mut work = me.drain(&mut st);
             drop(st);
-            // Held until the connection's reader ends.
-            me.hold_incoming(conn, count);
+            me.timer.notify_one();
+            me.run(&mut work);
         });
-    }
-
-    fn hold_incoming(self: &Arc<Self>, conn: ConnId, guard: IncomingGuard) {
-        let _ = Inner::on_conn_lost(self, conn, Box::new(move || drop(guard)));
     }
 }
 
@@ -1423,6 +1438,7 @@ impl Drop for IncomingGuard {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.timer_stop.cancel();
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = st.listener.take() {
             l.cancel();
@@ -1550,16 +1566,9 @@ impl Writer {
 /// The most bytes given to the engine at once (see [`read_loop`]).
 const FEED_PIECE: usize = 64 * 1024;
 
-async fn read_loop(
-    inner: Weak<Inner>,
-    conn: ConnId,
-    mut r: Reader,
-    stop: CancellationToken,
-    handshake_timeout: Option<Duration>,
-) {
+async fn read_loop(inner: Weak<Inner>, conn: ConnId, mut r: Reader, stop: CancellationToken) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut work = Work::default();
-    let mut deadline = handshake_timeout.map(|t| tokio::time::Instant::now() + t);
     loop {
         let read = tokio::select! {
             biased;
@@ -1569,16 +1578,6 @@ async fn read_loop(
                     inner.closed(conn);
                 }
                 return;
-            }
-            _ = sleep_until(deadline) => {
-                let Some(inner) = inner.upgrade() else { return };
-                if inner.handshaking(conn) {
-                    debug!(chan = %inner.name, %conn, "handshake timed out");
-                    inner.act(|e| e.close_conn(conn, "handshake timed out"));
-                    return;
-                }
-                deadline = None;
-                continue;
             }
             res = r.read(&mut buf) => res,
         };
@@ -1602,10 +1601,29 @@ async fn read_loop(
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// Carries out the engine's deadlines (handshake timeouts): sleeps until
+/// the engine's next one, tells it the time, and again.
+async fn timer_loop(inner: Weak<Inner>, wake: Arc<tokio::sync::Notify>, stop: CancellationToken) {
+    loop {
+        let next = match inner.upgrade() {
+            Some(i) => lock(&i.state).engine.poll_timeout(),
+            None => return,
+        };
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = sleep => {
+                let Some(i) = inner.upgrade() else { return };
+                let now = tokio::time::Instant::now().into_std();
+                i.act(|e| e.handle_timeout(now));
+            }
+        }
     }
 }
 

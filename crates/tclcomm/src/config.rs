@@ -1,10 +1,9 @@
 //! Channel configuration: what tcllib's `configure` options say, plus limits.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::evaluator::Evaluator;
 use crate::transport::Transport;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Which port a listening channel takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,22 +34,52 @@ pub struct Limits {
     /// How long a connecting peer may take to send its handshake line
     /// (default 30 s); then it is dropped.
     pub handshake_timeout: Duration,
-    /// Most simultaneous incoming connections (default 1024); more are
-    /// refused at accept.
+    /// Most incoming connections held at once (default 1024). At the cap a
+    /// new one takes the place of the oldest that has made no request yet;
+    /// if all have, the new one is closed.
     pub max_connections: usize,
-    /// Most bytes queued for a peer that does not read (default 512 MiB);
-    /// past that its connection is dropped rather than grow without bound.
+    /// Most bytes queued for a peer that does not read, beyond the newest
+    /// message (default 64 MiB); past that its connection is dropped rather
+    /// than grow without bound.
     pub max_outbound: usize,
+    /// Most received bytes held for all connections together (default
+    /// 512 MiB): many big messages at once are refused, not absorbed.
+    pub max_buffered: usize,
+    /// Deepest nesting of `[` in a received script (default 1000); deeper
+    /// ones are answered with Tcl's `too many nested compilations` error.
+    pub max_nesting: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        use tclcomm_wire::engine as e;
         Limits {
             max_message: tclcomm_wire::DEFAULT_MAX_MESSAGE,
-            max_handshake_line: tclcomm_wire::engine::DEFAULT_MAX_HANDSHAKE_LINE,
-            handshake_timeout: Duration::from_secs(30),
-            max_connections: 1024,
-            max_outbound: 512 * 1024 * 1024,
+            max_handshake_line: e::DEFAULT_MAX_HANDSHAKE_LINE,
+            handshake_timeout: e::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_connections: e::DEFAULT_MAX_CONNECTIONS,
+            max_outbound: e::DEFAULT_MAX_OUTBOUND,
+            max_buffered: e::DEFAULT_MAX_BUFFERED,
+            max_nesting: e::DEFAULT_MAX_NESTING,
+        }
+    }
+}
+
+impl Limits {
+    /// The engine's settings for these limits (the engine enforces them).
+    pub(crate) fn engine_config(
+        &self,
+        own_id: tclcomm_wire::Id,
+    ) -> tclcomm_wire::engine::EngineConfig {
+        tclcomm_wire::engine::EngineConfig {
+            own_id,
+            max_message: self.max_message,
+            max_handshake_line: self.max_handshake_line,
+            handshake_timeout: self.handshake_timeout,
+            max_connections: self.max_connections,
+            max_outbound: self.max_outbound,
+            max_buffered: self.max_buffered,
+            max_nesting: self.max_nesting,
         }
     }
 }

@@ -75,36 +75,19 @@ impl Error {
 /// results; 1 is an error; 3 and 4 become Tcl's "outside of a loop" errors;
 /// other codes are errors carrying that code.
 pub fn outcome_to_result(outcome: Outcome) -> Result<String, Error> {
-    let Outcome {
-        code,
-        result,
-        errorinfo,
-        errorcode,
-    } = outcome;
-    let (message, errorcode) = match &code {
-        Code::Ok | Code::Return => return Ok(result),
-        Code::Break => (
-            "invoked \"break\" outside of a loop".to_string(),
-            "TCL RESULT UNEXPECTED".to_string(),
-        ),
-        Code::Continue => (
-            "invoked \"continue\" outside of a loop".to_string(),
-            "TCL RESULT UNEXPECTED".to_string(),
-        ),
-        Code::Invalid(text) => (
-            format!(
-                "bad completion code \"{text}\": must be ok, error, return, break, continue, or an integer"
-            ),
-            errorcode,
-        ),
-        Code::Error | Code::Other(_) => (result.clone(), errorcode),
+    let failure = match tclcomm_wire::answer::sync_result(outcome) {
+        Ok(result) => return Ok(result),
+        Err(failure) => failure,
+    };
+    let Some(outcome) = failure.outcome.map(|o| *o) else {
+        return Err(Error::Lost(failure.message));
     };
     Err(Error::Remote(RemoteError {
-        code,
-        message,
-        result,
-        errorinfo,
-        errorcode,
+        code: outcome.code,
+        message: failure.message,
+        result: outcome.result,
+        errorinfo: outcome.errorinfo,
+        errorcode: failure.errorcode.unwrap_or(outcome.errorcode),
     }))
 }
 

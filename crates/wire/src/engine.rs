@@ -9,6 +9,15 @@
 //! evaluate a request, complete a call, report a loss, close a transport.
 //! Hooks run in the driver at the actions that correspond to them.
 //!
+//! Time is an input and the next deadline an output, as in quinn-proto:
+//! the driver passes `now` to [`Engine::accepted`] and
+//! [`Engine::handle_timeout`], and arms one timer for
+//! [`Engine::poll_timeout`]. Every limit ([`EngineConfig`]) is decided here:
+//! the handshake deadline, the cap on incoming connections (idle ones give
+//! way first), the outbound budget per connection (drivers report what they
+//! hold with [`Engine::outbound`]), the message size, the receive budget of
+//! all connections together, and the nesting of received scripts.
+//!
 //! Where tcllib comm misbehaves (spec §11) the engine does not:
 //! - every complete message received before EOF is acted on before the loss;
 //! - a reply completes a call only if it arrives on the connection the call
@@ -27,7 +36,7 @@
 //! let mut client = Engine::new(EngineConfig::new(Id::port(45002)));
 //! let mut server = Engine::new(EngineConfig::new(Id::port(45001)));
 //! let c = client.outgoing(Id::port(45001));
-//! let s = server.accepted("127.0.0.1", 50000, "127.0.0.1");
+//! let s = server.accepted("127.0.0.1", 50000, "127.0.0.1", std::time::Instant::now());
 //! let serial = client.send(&Id::port(45001), RequestKind::Send, vec!["set a 1".into()]).unwrap();
 //!
 //! // Carry the client's bytes to the server.
@@ -54,7 +63,8 @@
 //! assert_eq!(done, Some((serial, Outcome::ok("1"))));
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -62,7 +72,7 @@ use crate::DEFAULT_MAX_MESSAGE;
 use crate::framer::{FrameError, Framer};
 use crate::handshake::{self, HandshakeError, LineReader};
 use crate::id::Id;
-use crate::message::{Message, Outcome, Serial};
+use crate::message::{Code, Message, Outcome, Serial};
 
 /// Loss reason when the peer closed or the transport failed (tcllib's text).
 pub const REASON_LOST: &str = "target application died or connection lost";
@@ -73,6 +83,27 @@ pub const REASON_ABORT: &str = "Connection aborted by request";
 
 /// The default bound on the first line of an incoming connection.
 pub const DEFAULT_MAX_HANDSHAKE_LINE: usize = 4096;
+/// The default time a connecting peer has to send its first line.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default bound on incoming connections held at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The default bound on bytes queued for a peer that does not read, beyond
+/// the newest message (which always goes out whole).
+pub const DEFAULT_MAX_OUTBOUND: usize = 64 << 20;
+/// The default bound on received bytes held for all connections together
+/// (incomplete messages and messages not yet taken out).
+pub const DEFAULT_MAX_BUFFERED: usize = 512 << 20;
+/// The default bound on the nesting of command substitutions (`[`) in a
+/// received script. Tcl itself stops at its recursion limit (1000) with
+/// `too many nested compilations`; much deeper nesting overflows the C
+/// stack in Tcl's parser before that check (a crash in tcllib).
+pub const DEFAULT_MAX_NESTING: usize = 1000;
+
+/// The error message of a script nested deeper than the limit: Tcl's own
+/// for nesting past its recursion limit, so callers see what Tcl would say.
+pub const NESTING_MESSAGE: &str = "too many nested compilations (infinite loop?)";
+/// The `errorCode` of a script nested deeper than the limit (Tcl's).
+pub const NESTING_ERRORCODE: &str = "TCL LIMIT STACK";
 
 /// A connection handle, assigned by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,6 +125,24 @@ pub struct EngineConfig {
     pub max_message: usize,
     /// The longest first line accepted from a connecting peer, in bytes.
     pub max_handshake_line: usize,
+    /// How long a connecting peer may take to send its first line; then it
+    /// is closed ([`Refusal::TimedOut`]).
+    pub handshake_timeout: Duration,
+    /// Most incoming connections held at once. At the cap, a new one takes
+    /// the place of the oldest incoming connection that has not made a
+    /// request yet ([`Loss::Evicted`]); if every one has, the new one is
+    /// refused ([`Refusal::Full`]).
+    pub max_connections: usize,
+    /// Most bytes queued for a peer, beyond the newest message, before its
+    /// connection is dropped ([`Loss::Outbound`]). Drivers report what they
+    /// hold with [`Engine::outbound`].
+    pub max_outbound: usize,
+    /// Most received bytes held for all connections together; the
+    /// connection whose bytes pass it is dropped ([`Loss::Budget`]).
+    pub max_buffered: usize,
+    /// Deepest nesting of `[` in a received script; a deeper one is answered
+    /// with Tcl's `too many nested compilations` error and not evaluated.
+    pub max_nesting: usize,
 }
 
 impl EngineConfig {
@@ -103,7 +152,87 @@ impl EngineConfig {
             own_id,
             max_message: DEFAULT_MAX_MESSAGE,
             max_handshake_line: DEFAULT_MAX_HANDSHAKE_LINE,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_outbound: DEFAULT_MAX_OUTBOUND,
+            max_buffered: DEFAULT_MAX_BUFFERED,
+            max_nesting: DEFAULT_MAX_NESTING,
         }
+    }
+}
+
+/// Why an established connection went away. Its text is tcllib's where
+/// tcllib has one: it is what a waiting caller gets as its error, a
+/// callback as `-result`, and the `lost` hook as `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Loss {
+    /// The peer closed, or the transport failed.
+    #[error("target application died or connection lost")]
+    Closed,
+    /// [`Engine::shutdown`] (tcllib's `shutdown`).
+    #[error("Connection shutdown by request")]
+    Shutdown,
+    /// [`Engine::abort`] (tcllib's `abort`, `destroy`, a re-listen).
+    #[error("Connection aborted by request")]
+    Abort,
+    /// The peer sent bytes that are not the comm protocol.
+    #[error(transparent)]
+    Protocol(#[from] ConnError),
+    /// The peer does not read: more than [`EngineConfig::max_outbound`]
+    /// bytes were queued for it.
+    #[error("peer does not read: {queued} bytes queued (limit {max})")]
+    Outbound {
+        /// Bytes queued beyond the newest message.
+        queued: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// What the channel holds of received bytes passed
+    /// [`EngineConfig::max_buffered`] with this connection's bytes.
+    #[error("receive budget exceeded: {buffered} bytes held (limit {max})")]
+    Budget {
+        /// Bytes held for all connections.
+        buffered: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// At [`EngineConfig::max_connections`], this connection had made no
+    /// request and gave its place to a new one.
+    #[error("connection limit reached: idle connection closed")]
+    Evicted,
+    /// The driver closed it for a reason of its own (the text).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why an incoming connection was closed before its handshake completed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// The first line was bad (tcllib reports this unless `-silent`).
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// No first line within [`EngineConfig::handshake_timeout`].
+    #[error("no handshake within {0:?}")]
+    TimedOut(Duration),
+    /// At [`EngineConfig::max_connections`], with no idle connection to
+    /// give way.
+    #[error("connection limit of {0} reached")]
+    Full(usize),
+    /// At [`EngineConfig::max_connections`], this connection (still in its
+    /// handshake) gave its place to a newer one.
+    #[error("connection limit reached: connection closed in its handshake")]
+    Evicted,
+    /// The receive budget ([`EngineConfig::max_buffered`]) was exceeded.
+    #[error("receive budget exceeded")]
+    Budget,
+}
+
+impl Refusal {
+    /// Whether tcllib would report this (a bad first line): the others are
+    /// limits of ours, which drivers log rather than raise as background
+    /// errors.
+    pub fn is_protocol(&self) -> bool {
+        matches!(self, Refusal::Handshake(_))
     }
 }
 
@@ -194,27 +323,32 @@ pub enum Action {
         /// The answer.
         outcome: Outcome,
     },
-    /// An established connection went away. Its pending calls failed with
-    /// `reason`; the driver reports them and runs the `lost` hook.
+    /// An established connection went away (always right after its
+    /// [`Action::Close`]). Drivers carry it out in this order, as tcllib
+    /// does: each failed call in serial order (a sync caller gets
+    /// [`Failure::from_loss`](crate::answer::Failure::from_loss), a callback
+    /// [`CallbackArgs::from_loss`](crate::answer::CallbackArgs::from_loss),
+    /// code -1),
+    /// then `return_async` futures of requests from that connection are
+    /// cancelled, then the `lost` hook runs with `loss` as its `reason`.
     Lost {
         /// The connection.
         conn: ConnId,
         /// The peer's id.
         id: Id,
-        /// tcllib's loss reason text (or a protocol error's text).
-        reason: String,
+        /// Why; its text is tcllib's reason where tcllib has one.
+        loss: Loss,
         /// The calls that were waiting on it, in serial order.
         failed: Vec<FailedCall>,
-        /// The protocol error that ended it, if that is why.
-        error: Option<ConnError>,
     },
-    /// A connecting peer's first line was refused; the connection is closed.
-    /// tcllib reports this unless the channel is `-silent`.
+    /// A connection was closed before its handshake completed (always
+    /// right after its [`Action::Close`]). tcllib reports a bad first line
+    /// unless the channel is `-silent` ([`Refusal::is_protocol`]).
     Refused {
         /// The connection.
         conn: ConnId,
         /// Why.
-        error: HandshakeError,
+        reason: Refusal,
     },
     /// Close the transport. The engine has forgotten the connection; later
     /// events for it are ignored.
@@ -265,6 +399,13 @@ struct Conn {
     /// Count of calls waiting on this connection (so loss is O(calls) only
     /// when there are any).
     waiting: usize,
+    /// Accepted from our listener (counted against the connection cap).
+    incoming: bool,
+    /// Received bytes held for it, as last counted into the channel's total.
+    held: usize,
+    /// The size of the newest message written to it (always allowed to
+    /// go out whole, on top of the outbound budget).
+    last_write: usize,
 }
 
 #[derive(Debug)]
@@ -312,6 +453,17 @@ pub struct Engine {
     peers: HashMap<Id, ConnId>,
     pending: OwnKeyMap<u64, Pending>,
     actions: VecDeque<Action>,
+    /// Incoming connections held (the cap counts these).
+    incoming: usize,
+    /// Incoming connections that have made no request yet, oldest first:
+    /// the first to give way at the connection cap.
+    idle: BTreeSet<ConnId>,
+    /// Handshake deadlines of incoming connections, earliest first. Entries
+    /// of connections that finished (or lost) their handshake are dropped
+    /// lazily.
+    deadlines: BTreeSet<(Instant, ConnId)>,
+    /// Received bytes held for all connections.
+    held: usize,
 }
 
 impl Engine {
@@ -325,6 +477,10 @@ impl Engine {
             peers: HashMap::new(),
             pending: OwnKeyMap::default(),
             actions: VecDeque::new(),
+            incoming: 0,
+            idle: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
+            held: 0,
         }
     }
 
@@ -344,6 +500,18 @@ impl Engine {
         self.config.max_message = max;
     }
 
+    /// Changes the settings (not the id: see [`Engine::set_own_id`]). The
+    /// message and handshake-line bounds apply to connections opened from
+    /// now on, the handshake timeout to connections accepted from now on;
+    /// the other limits at once.
+    pub fn set_limits(&mut self, config: &EngineConfig) {
+        let own_id = self.config.own_id.clone();
+        self.config = EngineConfig {
+            own_id,
+            ..config.clone()
+        };
+    }
+
     /// The last serial used (tcllib's `-serial`).
     pub fn serial(&self) -> u64 {
         self.serial
@@ -359,7 +527,7 @@ impl Engine {
         !self.actions.is_empty()
     }
 
-    fn new_conn(&mut self, id: Option<Id>, state: State, version: u8) -> ConnId {
+    fn new_conn(&mut self, id: Option<Id>, state: State, incoming: bool) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let framer = Framer::new(self.config.max_message);
@@ -369,35 +537,153 @@ impl Engine {
                 id,
                 state,
                 framer,
-                version,
+                version: 2,
                 waiting: 0,
+                incoming,
+                held: 0,
+                last_write: 0,
             },
         );
+        if incoming {
+            self.incoming += 1;
+            self.idle.insert(conn);
+        }
         conn
+    }
+
+    fn write(&mut self, conn: ConnId, bytes: Vec<u8>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_write = bytes.len();
+        }
+        self.actions.push_back(Action::Write { conn, bytes });
     }
 
     /// A new outgoing connection to `id` is open (after the `connected`
     /// hook). Queues the handshake offer; the connection becomes the one
     /// that carries sends to `id` unless one already does.
     pub fn outgoing(&mut self, id: Id) -> ConnId {
-        let conn = self.new_conn(Some(id.clone()), State::Open, 2);
+        let conn = self.new_conn(Some(id.clone()), State::Open, false);
         self.peers.entry(id).or_insert(conn);
         let bytes = handshake::client_offer(self.config.own_id.as_str());
-        self.actions.push_back(Action::Write { conn, bytes });
+        self.write(conn, bytes);
         conn
     }
 
-    /// A peer connected to our listener (after the `incoming` hook).
-    /// `addr`/`port` are the peer's address and port, `local` the address
-    /// of our end: they decide the peer's id as in tcllib.
-    pub fn accepted(&mut self, addr: &str, port: u16, local: &str) -> ConnId {
+    /// A peer connected to our listener (after the `incoming` hook), at
+    /// time `now`. `addr`/`port` are the peer's address and port, `local`
+    /// the address of our end: they decide the peer's id as in tcllib.
+    ///
+    /// At the connection cap, the oldest incoming connection that has made
+    /// no request is closed first ([`Loss::Evicted`], or
+    /// [`Refusal::Evicted`] in its handshake); if there is none, the new
+    /// connection itself is closed at once ([`Refusal::Full`]): the driver
+    /// sees its [`Action::Close`] among the actions.
+    pub fn accepted(&mut self, addr: &str, port: u16, local: &str, now: Instant) -> ConnId {
         let state = State::AwaitingOffer {
             reader: LineReader::new(self.config.max_handshake_line),
             addr: addr.to_string(),
             port,
             local: local.to_string(),
         };
-        self.new_conn(None, state, 2)
+        if self.incoming >= self.config.max_connections
+            && let Some(&victim) = self.idle.first()
+        {
+            if self.is_handshaking(victim) {
+                self.refuse(victim, Refusal::Evicted);
+            } else {
+                self.lose(victim, Loss::Evicted);
+            }
+        }
+        let full = self.incoming >= self.config.max_connections;
+        let conn = self.new_conn(None, state, true);
+        if full {
+            self.refuse(conn, Refusal::Full(self.config.max_connections));
+        } else {
+            self.deadlines
+                .insert((now + self.config.handshake_timeout, conn));
+        }
+        conn
+    }
+
+    /// The earliest time at which [`Engine::handle_timeout`] has something
+    /// to do (a handshake deadline), if any. Drivers arm one timer for it
+    /// and ask again after every call into the engine.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&(at, conn)) = self.deadlines.first() {
+            if self.is_handshaking(conn) {
+                return Some(at);
+            }
+            self.deadlines.pop_first();
+        }
+        None
+    }
+
+    /// Time passed: closes the incoming connections whose handshake
+    /// deadline is at or before `now` ([`Refusal::TimedOut`]).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, conn)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if self.is_handshaking(conn) {
+                self.refuse(conn, Refusal::TimedOut(self.config.handshake_timeout));
+            }
+        }
+    }
+
+    /// The driver holds `queued` bytes written for `conn` that the peer has
+    /// not taken yet. Past [`EngineConfig::max_outbound`] beyond the newest
+    /// message, the peer is taken not to read and its connection is dropped
+    /// ([`Loss::Outbound`]): the driver frees what it held at the
+    /// [`Action::Close`]. Returns whether the connection is still open.
+    pub fn outbound(&mut self, conn: ConnId, queued: usize) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        let beyond = queued.saturating_sub(c.last_write);
+        if beyond > self.config.max_outbound {
+            let max = self.config.max_outbound;
+            self.lose(
+                conn,
+                Loss::Outbound {
+                    queued: beyond,
+                    max,
+                },
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Received bytes held for all connections (see
+    /// [`EngineConfig::max_buffered`]).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Recounts what `conn` holds into the channel's total; past the
+    /// budget, the connection goes. Returns whether it is still open.
+    fn account(&mut self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let now = match &c.state {
+            State::AwaitingOffer { reader, .. } => reader.buffered(),
+            State::Open => c.framer.buffered(),
+        };
+        self.held = self.held - c.held + now;
+        c.held = now;
+        if self.held <= self.config.max_buffered {
+            return true;
+        }
+        let (buffered, max) = (self.held, self.config.max_buffered);
+        if c.id.is_some() {
+            self.lose(conn, Loss::Budget { buffered, max });
+        } else {
+            self.refuse(conn, Refusal::Budget);
+        }
+        false
     }
 
     /// Bytes arrived on a connection. Unknown connections are ignored.
@@ -414,12 +700,15 @@ impl Engine {
         {
             let first = match reader.feed(bytes) {
                 Ok(Some(first)) => first,
-                Ok(None) => return,
-                Err(error) => return self.refuse(conn, error),
+                Ok(None) => {
+                    self.account(conn);
+                    return;
+                }
+                Err(error) => return self.refuse(conn, error.into()),
             };
             let offer = match handshake::parse_offer(&first.line, addr, *port) {
                 Ok(offer) => offer,
-                Err(error) => return self.refuse(conn, error),
+                Err(error) => return self.refuse(conn, error.into()),
             };
             let id = Id::from_text(offer.peer_id(local, addr));
             c.state = State::Open;
@@ -427,10 +716,7 @@ impl Engine {
             c.id = Some(id.clone());
             let answer = offer.answer();
             if !answer.is_empty() {
-                self.actions.push_back(Action::Write {
-                    conn,
-                    bytes: answer.to_vec(),
-                });
+                self.write(conn, answer.to_vec());
             }
             self.peers.entry(id.clone()).or_insert(conn);
             self.actions.push_back(Action::Established {
@@ -445,12 +731,26 @@ impl Engine {
             c.framer.feed(bytes);
         }
         self.drain_messages(conn);
+        self.account(conn);
     }
 
-    fn refuse(&mut self, conn: ConnId, error: HandshakeError) {
-        self.conns.remove(&conn);
-        self.actions.push_back(Action::Refused { conn, error });
+    /// Removes a connection and everything counted for it.
+    fn forget(&mut self, conn: ConnId) -> Option<Conn> {
+        let c = self.conns.remove(&conn)?;
+        self.held -= c.held;
+        if c.incoming {
+            self.incoming -= 1;
+            self.idle.remove(&conn);
+        }
+        Some(c)
+    }
+
+    fn refuse(&mut self, conn: ConnId, reason: Refusal) {
+        if self.forget(conn).is_none() {
+            return;
+        }
         self.actions.push_back(Action::Close { conn });
+        self.actions.push_back(Action::Refused { conn, reason });
     }
 
     fn drain_messages(&mut self, conn: ConnId) {
@@ -468,8 +768,7 @@ impl Engine {
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    let error = ConnError::Frame(e);
-                    self.lose(conn, error.to_string(), Some(error));
+                    self.lose(conn, Loss::Protocol(ConnError::Frame(e)));
                     return;
                 }
             }
@@ -504,6 +803,21 @@ impl Engine {
             }
             Message::Unknown { .. } => return,
         };
+        if c.incoming {
+            self.idle.remove(&conn);
+        }
+        if nesting_exceeds(&script, self.config.max_nesting) {
+            // Answered here, never evaluated: Tcl's parser would overflow
+            // the C stack on it (tcllib crashes).
+            let outcome = Outcome {
+                code: Code::Error,
+                result: NESTING_MESSAGE.to_string(),
+                errorinfo: NESTING_MESSAGE.to_string(),
+                errorcode: NESTING_ERRORCODE.to_string(),
+            };
+            self.respond(conn, kind, &serial, &outcome);
+            return;
+        }
         self.actions.push_back(Action::Evaluate(Request {
             conn,
             id,
@@ -575,10 +889,7 @@ impl Engine {
                 c.waiting += 1;
             }
         }
-        self.actions.push_back(Action::Write {
-            conn,
-            bytes: message.encode(),
-        });
+        self.write(conn, message.encode());
         Ok(serial)
     }
 
@@ -626,30 +937,27 @@ impl Engine {
             },
             RequestKind::Async => return true,
         };
-        self.actions.push_back(Action::Write {
-            conn,
-            bytes: message.encode(),
-        });
+        self.write(conn, message.encode());
         true
     }
 
     /// The transport of `conn` reached EOF or failed. Every complete message
     /// received before has already been acted on; the connection is lost.
     pub fn closed(&mut self, conn: ConnId) {
-        self.lose(conn, REASON_LOST.to_string(), None);
+        self.lose(conn, Loss::Closed);
     }
 
     /// Closes the connection that carries sends to `id` as tcllib's
     /// `shutdown` does. Returns the reason if there was one.
     pub fn shutdown(&mut self, id: &Id) -> Option<&'static str> {
         let conn = *self.peers.get(id)?;
-        self.lose(conn, REASON_SHUTDOWN.to_string(), None);
+        self.lose(conn, Loss::Shutdown);
         Some(REASON_SHUTDOWN)
     }
 
-    /// Closes a single connection with the given reason.
-    pub fn close_conn(&mut self, conn: ConnId, reason: &str) {
-        self.lose(conn, reason.to_string(), None);
+    /// Closes a single connection for a reason of the driver's.
+    pub fn close_conn(&mut self, conn: ConnId, loss: Loss) {
+        self.lose(conn, loss);
     }
 
     /// Closes every connection, including ones still in their handshake and
@@ -658,12 +966,26 @@ impl Engine {
         let mut all: Vec<ConnId> = self.conns.keys().copied().collect();
         all.sort();
         for conn in all {
-            self.lose(conn, REASON_ABORT.to_string(), None);
+            self.lose(conn, Loss::Abort);
         }
     }
 
-    fn lose(&mut self, conn: ConnId, reason: String, error: Option<ConnError>) {
-        let Some(c) = self.conns.remove(&conn) else {
+    fn lose(&mut self, conn: ConnId, loss: Loss) {
+        let Some(c) = self.forget(conn) else {
+            return;
+        };
+        let Some(id) = c.id else {
+            // Still in its handshake: nothing was waiting on it.
+            let reason = match loss {
+                Loss::Budget { .. } => Refusal::Budget,
+                Loss::Evicted => Refusal::Evicted,
+                _ => {
+                    self.actions.push_back(Action::Close { conn });
+                    return;
+                }
+            };
+            self.actions.push_back(Action::Close { conn });
+            self.actions.push_back(Action::Refused { conn, reason });
             return;
         };
         let mut failed = Vec::new();
@@ -684,32 +1006,27 @@ impl Engine {
                 }
             }
         }
-        if let Some(id) = c.id {
-            if self.peers.get(&id) == Some(&conn) {
-                self.peers.remove(&id);
-                // Another connection with the same id takes over, if any
-                // (the oldest, so the choice is deterministic).
-                let next = self
-                    .conns
-                    .iter()
-                    .filter(|(_, o)| o.id.as_ref() == Some(&id) && matches!(o.state, State::Open))
-                    .map(|(k, _)| *k)
-                    .min();
-                if let Some(next) = next {
-                    self.peers.insert(id.clone(), next);
-                }
+        if self.peers.get(&id) == Some(&conn) {
+            self.peers.remove(&id);
+            // Another connection with the same id takes over, if any
+            // (the oldest, so the choice is deterministic).
+            let next = self
+                .conns
+                .iter()
+                .filter(|(_, o)| o.id.as_ref() == Some(&id) && matches!(o.state, State::Open))
+                .map(|(k, _)| *k)
+                .min();
+            if let Some(next) = next {
+                self.peers.insert(id.clone(), next);
             }
-            self.actions.push_back(Action::Close { conn });
-            self.actions.push_back(Action::Lost {
-                conn,
-                id,
-                reason,
-                failed,
-                error,
-            });
-        } else {
-            self.actions.push_back(Action::Close { conn });
         }
+        self.actions.push_back(Action::Close { conn });
+        self.actions.push_back(Action::Lost {
+            conn,
+            id,
+            loss,
+            failed,
+        });
     }
 
     /// The connection that carries sends to `id`, if any.
@@ -775,4 +1092,44 @@ impl Engine {
     pub fn pending_calls(&self) -> usize {
         self.pending.len()
     }
+}
+
+/// Whether the `[` nesting of a script (its fragments read as one text, as
+/// `concat` joins them) goes deeper than `max`. Backslashed characters do
+/// not count; braces are not looked at, since a braced body is parsed when
+/// it is evaluated, and then its brackets nest the same way. The count may
+/// be higher than what Tcl would nest (a `[` inside braces that are never
+/// evaluated), never lower.
+pub fn nesting_exceeds<S: AsRef<str>>(script: &[S], max: usize) -> bool {
+    let total: usize = script.iter().map(|f| f.as_ref().len()).sum();
+    if total <= max {
+        return false;
+    }
+    let mut depth = 0usize;
+    for fragment in script {
+        let bytes = fragment.as_ref().as_bytes();
+        let mut k = 0;
+        while k < bytes.len() {
+            let Some(off) = memchr::memchr3(b'[', b']', b'\\', &bytes[k..]) else {
+                break;
+            };
+            let at = k + off;
+            match bytes[at] {
+                b'[' => {
+                    depth += 1;
+                    if depth > max {
+                        return true;
+                    }
+                    k = at + 1;
+                }
+                b']' => {
+                    depth = depth.saturating_sub(1);
+                    k = at + 1;
+                }
+                // A backslash and the character it escapes.
+                _ => k = at + 2,
+            }
+        }
+    }
+    false
 }

@@ -36,8 +36,11 @@
 //!   and the `return -code ...` outcome.
 //! - [`id`]: comm ids (`port` or `{port host}`).
 //! - [`engine`]: the channel state machine (connections, handshakes, serials,
-//!   pending calls, loss) that both drivers run.
+//!   pending calls, loss, time and limits) that both drivers run.
+//! - [`answer`]: what a caller gets for an answer or a loss (sync result or
+//!   error, callback arguments), the same in both drivers.
 
+pub mod answer;
 pub mod engine;
 pub mod framer;
 pub mod handshake;

@@ -5,7 +5,15 @@ use tclcomm_wire::engine::{
     Action, CallKind, ConnId, Engine, EngineConfig, FailedCall, REASON_ABORT, REASON_LOST,
     REASON_SHUTDOWN, RequestKind,
 };
+use tclcomm_wire::engine::{Loss, Refusal};
 use tclcomm_wire::{Code, HandshakeError, Id, Outcome};
+
+/// The start of simulated time: every test steps from here.
+fn t0() -> std::time::Instant {
+    use std::sync::OnceLock;
+    static T0: OnceLock<std::time::Instant> = OnceLock::new();
+    *T0.get_or_init(std::time::Instant::now)
+}
 
 fn drain(e: &mut Engine) -> Vec<Action> {
     std::iter::from_fn(|| e.poll_action()).collect()
@@ -48,7 +56,7 @@ fn completes(actions: &[Action]) -> Vec<(u64, CallKind, Outcome)> {
 
 fn server() -> (Engine, ConnId) {
     let mut s = Engine::new(EngineConfig::new(Id::port(45001)));
-    let c = s.accepted("127.0.0.1", 50000, "127.0.0.1");
+    let c = s.accepted("127.0.0.1", 50000, "127.0.0.1", t0());
     (s, c)
 }
 
@@ -117,7 +125,7 @@ fn unknown_protocols_refused_with_tcllib_text() {
     s.received(conn, b"{5 4} 1238\n");
     let out = drain(&mut s);
     let refused = out.iter().find_map(|a| match a {
-        Action::Refused { error, .. } => Some(error.to_string()),
+        Action::Refused { reason, .. } => Some(reason.to_string()),
         _ => None,
     });
     assert_eq!(
@@ -134,9 +142,9 @@ fn malformed_offer_closes_instead_of_leaking() {
     s.received(conn, b"{3 2 1240\n");
     let out = drain(&mut s);
     assert!(matches!(
-        out[0],
+        out[1],
         Action::Refused {
-            error: HandshakeError::List(_),
+            reason: Refusal::Handshake(HandshakeError::List(_)),
             ..
         }
     ));
@@ -163,7 +171,7 @@ fn endless_first_line_is_bounded() {
 #[test]
 fn remote_id_gets_host_when_addresses_differ() {
     let mut s = Engine::new(EngineConfig::new(Id::port(45001)));
-    let conn = s.accepted("127.0.0.1", 50000, "127.0.0.2");
+    let conn = s.accepted("127.0.0.1", 50000, "127.0.0.2", t0());
     s.received(conn, b"{3 2} 46587\n");
     let out = drain(&mut s);
     assert!(out.contains(&Action::Established {
@@ -172,7 +180,7 @@ fn remote_id_gets_host_when_addresses_differ() {
         version: 3
     }));
     // Empty remote id is kept verbatim.
-    let conn = s.accepted("127.0.0.1", 50001, "127.0.0.1");
+    let conn = s.accepted("127.0.0.1", 50001, "127.0.0.1", t0());
     s.received(conn, b"{3 2}\n");
     assert!(drain(&mut s).contains(&Action::Established {
         conn,
@@ -198,7 +206,7 @@ fn data_before_eof_is_processed_first() {
         vec![(1, CallKind::Sync, Outcome::ok("one"))]
     );
     let lost = out.iter().find_map(|a| match a {
-        Action::Lost { reason, failed, .. } => Some((reason.clone(), failed.clone())),
+        Action::Lost { loss, failed, .. } => Some((loss.to_string(), failed.clone())),
         _ => None,
     });
     assert_eq!(
@@ -308,8 +316,8 @@ fn cancelled_call_ignores_late_reply() {
 #[test]
 fn framing_error_closes_only_that_connection() {
     let mut s = Engine::new(EngineConfig::new(Id::port(45001)));
-    let good = s.accepted("127.0.0.1", 1, "127.0.0.1");
-    let bad = s.accepted("127.0.0.1", 2, "127.0.0.1");
+    let good = s.accepted("127.0.0.1", 1, "127.0.0.1", t0());
+    let bad = s.accepted("127.0.0.1", 2, "127.0.0.1", t0());
     s.received(good, b"{3 2} 1001\n");
     s.received(bad, b"{3 2} 1002\n{\"}\n{send 1 x}\n");
     let out = drain(&mut s);
@@ -317,12 +325,12 @@ fn framing_error_closes_only_that_connection() {
     assert!(requests(&out).is_empty());
     let lost = out
         .iter()
-        .any(|a| matches!(a, Action::Lost { conn, error: Some(_), .. } if *conn == bad));
+        .any(|a| matches!(a, Action::Lost { conn, loss: Loss::Protocol(_), .. } if *conn == bad));
     assert!(lost);
     s.received(good, b"{send 7 {{set x 1}}}\n");
     assert_eq!(requests(&drain(&mut s)).len(), 1);
     // The empty word does not wedge: it is an error for that connection.
-    let third = s.accepted("127.0.0.1", 3, "127.0.0.1");
+    let third = s.accepted("127.0.0.1", 3, "127.0.0.1", t0());
     s.received(third, b"{3 2} 1003\n{}\n{send 1 {{set a 22}}}\n");
     let out = drain(&mut s);
     assert!(out.contains(&Action::Close { conn: third }));
@@ -331,8 +339,8 @@ fn framing_error_closes_only_that_connection() {
 #[test]
 fn duplicate_ids_take_over_deterministically() {
     let mut s = Engine::new(EngineConfig::new(Id::port(45001)));
-    let first = s.accepted("127.0.0.1", 1, "127.0.0.1");
-    let second = s.accepted("127.0.0.1", 2, "127.0.0.1");
+    let first = s.accepted("127.0.0.1", 1, "127.0.0.1", t0());
+    let second = s.accepted("127.0.0.1", 2, "127.0.0.1", t0());
     s.received(first, b"{3 2} 0\n");
     s.received(second, b"{3 2} 0\n");
     drain(&mut s);
@@ -400,14 +408,14 @@ fn shutdown_and_abort_reasons() {
     assert_eq!(c.shutdown(&Id::port(1001)), Some(REASON_SHUTDOWN));
     assert_eq!(c.shutdown(&Id::port(1001)), None);
     let out = drain(&mut c);
-    assert!(out.iter().any(|a| matches!(a, Action::Lost { reason, failed, .. }
-        if reason == REASON_SHUTDOWN && failed == &vec![FailedCall { serial: 1, kind: CallKind::Callback }])));
-    let pending = c.accepted("127.0.0.1", 5, "127.0.0.1");
+    assert!(out.iter().any(|a| matches!(a, Action::Lost { loss, failed, .. }
+        if loss.to_string() == REASON_SHUTDOWN && failed == &vec![FailedCall { serial: 1, kind: CallKind::Callback }])));
+    let pending = c.accepted("127.0.0.1", 5, "127.0.0.1", t0());
     c.abort();
     let out = drain(&mut c);
     assert!(
         out.iter()
-            .any(|a| matches!(a, Action::Lost { reason, .. } if reason == REASON_ABORT))
+            .any(|a| matches!(a, Action::Lost { loss, .. } if loss.to_string() == REASON_ABORT))
     );
     assert!(out.contains(&Action::Close { conn: pending }));
     assert!(c.conns().is_empty());
