@@ -40,6 +40,55 @@ pub(crate) struct Args {
     /// A Tcl file to source before serving.
     #[arg(long, value_name = "FILE")]
     init_file: Option<PathBuf>,
+
+    /// Seconds a connecting peer has to send its handshake line (default 30).
+    #[arg(long, value_name = "SECONDS")]
+    handshake_timeout: Option<f64>,
+
+    /// Most incoming connections held at once (default 1024); at the cap,
+    /// the oldest that has made no request gives way to a new one.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<u64>,
+
+    /// Most bytes queued for a peer that does not read, beyond the newest
+    /// message, before it is dropped (default 64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    max_outbound: Option<u64>,
+
+    /// The largest message accepted (default 256 MiB).
+    #[arg(long, value_name = "BYTES")]
+    max_message: Option<u64>,
+
+    /// Most received bytes held for all connections together (default 512 MiB).
+    #[arg(long, value_name = "BYTES")]
+    max_buffered: Option<u64>,
+
+    /// Deepest nesting of `[` in a received script (default 1000).
+    #[arg(long, value_name = "N")]
+    max_nesting: Option<u64>,
+}
+
+impl Args {
+    /// The `::comm::limits` options these flags set.
+    fn limits(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut set = |option: &str, value: Option<u64>| {
+            if let Some(v) = value {
+                out.push(option.to_string());
+                out.push(v.to_string());
+            }
+        };
+        let ms = self
+            .handshake_timeout
+            .map(|s| (s.max(0.001) * 1000.0).round() as u64);
+        set("-handshaketimeout", ms);
+        set("-maxconnections", self.max_connections);
+        set("-maxoutbound", self.max_outbound);
+        set("-maxmessage", self.max_message);
+        set("-maxbuffered", self.max_buffered);
+        set("-maxnesting", self.max_nesting);
+        out
+    }
 }
 
 fn tcl_failure(what: &str, e: &Exception) -> Failure {
@@ -67,6 +116,14 @@ fn prepare(interp: Interp<'_>, args: &Args) -> Result<String, Failure> {
     interp
         .eval_obj(&configure)
         .map_err(|e| tcl_failure("cannot listen", &e))?;
+    let limits = args.limits();
+    if !limits.is_empty() {
+        let mut words = vec!["::comm::limits".to_string(), "::comm::comm".to_string()];
+        words.extend(limits);
+        interp
+            .eval_obj(&Obj::list_of(&words))
+            .map_err(|e| tcl_failure("bad limit", &e))?;
+    }
     // Errors of served scripts go back to their senders; comm also reports
     // them as background errors, which tclsh would print as a failure of
     // a missing `bgerror`. One line on stderr instead; an init script may

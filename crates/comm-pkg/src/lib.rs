@@ -115,6 +115,10 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
         interp.create_command(&format!("::comm::{name}"), move |i, objv| f(i, &c, objv));
     }
     interp.create_command("::tclcomm::init", |i, _| init(i).map(|()| Obj::new()));
+    let c = comm.clone();
+    interp.create_command("::comm::limits", move |i, objv| {
+        state::cmd_limits(i, &c, objv)
+    });
     interp.eval_global(LIBRARY)?;
     interp.pkg_provide("comm", COMM_VERSION)?;
     interp.pkg_provide("tclcomm", VERSION)?;

@@ -12,7 +12,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 
-use tclcomm_tcl::{Channel, ChannelHandler, EventFlags, Exception, Interp, InterpRef, Obj};
+use std::time::{Duration, Instant};
+
+use tclcomm_tcl::{Channel, ChannelHandler, EventFlags, Exception, Interp, InterpRef, Obj, Timer};
 use tclcomm_wire::answer::{self, CallbackArgs, Failure};
 use tclcomm_wire::engine::{
     Action, CallKind, ConnId, Engine, EngineConfig, Loss, Request, RequestKind,
@@ -100,6 +102,8 @@ pub(crate) struct Chan {
     /// The last `-async` script and its value, whose bytecode Tcl caches:
     /// bursts repeat the same script.
     last_async: RefCell<Option<(String, Obj)>>,
+    /// The Tcl timer armed for the engine's next deadline, and that deadline.
+    timer: RefCell<Option<(Instant, Timer)>>,
 }
 
 /// The bit of hook `event` in [`Chan::hooks`].
@@ -134,6 +138,13 @@ impl Chan {
             hooks: Cell::new(0),
             has_interp: Cell::new(false),
             last_async: RefCell::default(),
+            timer: RefCell::default(),
+        }
+    }
+
+    fn cancel_timer(&self) {
+        if let Some((_, t)) = self.timer.borrow_mut().take() {
+            t.cancel();
         }
     }
 
@@ -208,6 +219,7 @@ impl Comm {
     fn forget_all(&self) {
         let chans: Vec<Rc<Chan>> = self.chans.borrow_mut().drain().map(|(_, c)| c).collect();
         for c in chans {
+            c.cancel_timer();
             let socks: Vec<Sock> = c.socks.borrow_mut().drain().map(|(_, s)| s).collect();
             for s in socks {
                 if let Some(h) = s.handler {
@@ -326,6 +338,7 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
             }
         }
     }
+    arm_timer(i, comm, chan);
     if flush {
         chan.flush();
     } else if !chan.flush_scheduled.replace(true) {
@@ -337,6 +350,35 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
             }
         });
     }
+}
+
+/// Arms a Tcl timer for the engine's next deadline (handshake timeouts),
+/// unless one is armed for that time or earlier.
+fn arm_timer(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>) {
+    let Some(at) = chan.engine.borrow_mut().poll_timeout() else {
+        return;
+    };
+    if chan
+        .timer
+        .borrow()
+        .as_ref()
+        .is_some_and(|(armed, _)| *armed <= at)
+    {
+        return;
+    }
+    chan.cancel_timer();
+    // A millisecond late rather than early: early would only re-arm.
+    let ms = at.saturating_duration_since(Instant::now()).as_millis() + 1;
+    let (ir, wc, wch) = (i.preserve(), Rc::downgrade(comm), Rc::downgrade(chan));
+    let timer = i.after(u32::try_from(ms).unwrap_or(u32::MAX), move || {
+        let (Some(i), Some(comm), Some(chan)) = (ir.get(), wc.upgrade(), wch.upgrade()) else {
+            return;
+        };
+        chan.timer.borrow_mut().take();
+        chan.engine.borrow_mut().handle_timeout(Instant::now());
+        process(i, &comm, &chan, true);
+    });
+    *chan.timer.borrow_mut() = Some((at, timer));
 }
 
 fn invoke_callback<S: AsRef<str>>(i: Interp<'_>, cb: &str, args: &[S]) {
@@ -587,6 +629,7 @@ pub(crate) fn cmd_destroy(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resul
     if let Some(c) = comm.chan(&name) {
         c.engine.borrow_mut().abort();
         process(i, comm, &c, true);
+        c.cancel_timer();
     }
     comm.chans.borrow_mut().remove(&name);
     Ok(Obj::new())
@@ -1136,4 +1179,101 @@ fn future_done(i: Interp<'_>, comm: &Rc<Comm>, fu: &Future, rcode: &str, value: 
     if rcode.trim() == "1" {
         bgerror(i, value);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Limits
+
+/// The options of `::comm::limits`, in the order it lists them.
+const LIMIT_OPTIONS: [&str; 6] = [
+    "-handshaketimeout",
+    "-maxconnections",
+    "-maxoutbound",
+    "-maxmessage",
+    "-maxbuffered",
+    "-maxnesting",
+];
+
+fn limit_value(c: &EngineConfig, option: &str) -> i64 {
+    let n = match option {
+        "-handshaketimeout" => {
+            usize::try_from(c.handshake_timeout.as_millis()).unwrap_or(usize::MAX)
+        }
+        "-maxconnections" => c.max_connections,
+        "-maxoutbound" => c.max_outbound,
+        "-maxmessage" => c.max_message,
+        "-maxbuffered" => c.max_buffered,
+        _ => c.max_nesting,
+    };
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `::comm::limits chan ?-option? ?-option value ...?`: the engine's limits
+/// of a channel (tcllib has none; `configure` keeps listing exactly
+/// tcllib's options). With only `chan`, a dict of every option; with one
+/// option, its value; with pairs, sets them (a value of 0 or less is
+/// refused). `-handshaketimeout` is in milliseconds, the sizes in bytes.
+pub(crate) fn cmd_limits(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    if objv.len() < 2 {
+        return Err(i.wrong_num_args(objv, 1, "chan ?-option? ?-option value ...?"));
+    }
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let known = |o: &str| -> Result<(), Exception> {
+        if LIMIT_OPTIONS.contains(&o) {
+            Ok(())
+        } else {
+            Err(Exception::error(format!(
+                "bad option \"{o}\": must be {}",
+                LIMIT_OPTIONS.join(", ")
+            )))
+        }
+    };
+    let rest = &objv[2..];
+    if rest.is_empty() {
+        let config = c.engine.borrow().config().clone();
+        let mut out = Obj::list(&[]);
+        for o in LIMIT_OPTIONS {
+            out.list_append(&Obj::string(o))?;
+            out.list_append(&Obj::int(limit_value(&config, o)))?;
+        }
+        return Ok(out);
+    }
+    if rest.len() == 1 {
+        let o = text(&rest[0]);
+        known(&o)?;
+        return Ok(Obj::int(limit_value(c.engine.borrow().config(), &o)));
+    }
+    if !rest.len().is_multiple_of(2) {
+        return Err(Exception::error(format!(
+            "value for \"{}\" missing",
+            arg(rest, rest.len() - 1)
+        )));
+    }
+    let mut config = c.engine.borrow().config().clone();
+    for pair in rest.chunks(2) {
+        let o = text(&pair[0]);
+        known(&o)?;
+        let v = text(&pair[1]);
+        let n = v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                Exception::error(format!(
+                    "expected a positive integer for {o} but got \"{v}\""
+                ))
+            })?;
+        match o.as_str() {
+            "-handshaketimeout" => config.handshake_timeout = Duration::from_millis(n as u64),
+            "-maxconnections" => config.max_connections = n,
+            "-maxoutbound" => config.max_outbound = n,
+            "-maxmessage" => config.max_message = n,
+            "-maxbuffered" => config.max_buffered = n,
+            _ => config.max_nesting = n,
+        }
+    }
+    c.engine.borrow_mut().set_limits(&config);
+    Ok(Obj::new())
 }
