@@ -8,17 +8,17 @@ use common::{run, run_with, tricky};
 use tclcomm::testing::{TclPeer, tcl_available};
 use tclcomm_wire::list::format_list;
 
-fn peer(prelude: &str) -> Option<TclPeer> {
-    if !tcl_available() {
-        eprintln!("skipped: tclsh with tcllib comm is not available");
-        return None;
-    }
-    Some(TclPeer::spawn(prelude).expect("tclsh peer"))
+fn peer(prelude: &str) -> TclPeer {
+    assert!(
+        tcl_available(),
+        "these tests need tclsh 8.6 with tcllib's `comm` package (apt-get install tcl tcllib)"
+    );
+    TclPeer::spawn(prelude).expect("tclsh peer")
 }
 
 #[test]
 fn words_are_fragments_and_the_result_is_printed() {
-    let Some(p) = peer("") else { return };
+    let p = peer("");
     let r = run(&["send", p.id(), "expr", "{6*7}"]);
     assert_eq!(
         (r.code, r.out().as_str()),
@@ -38,7 +38,7 @@ fn words_are_fragments_and_the_result_is_printed() {
 
 #[test]
 fn every_special_character_and_nul_through_stdin() {
-    let Some(mut p) = peer("") else { return };
+    let mut p = peer("");
     let payload = tricky();
     let script = format_list(["set", "::v", payload.as_str()]);
     let r = run_with(
@@ -60,7 +60,7 @@ fn every_special_character_and_nul_through_stdin() {
 
 #[test]
 fn stdin_that_is_not_utf8_is_refused() {
-    let Some(p) = peer("") else { return };
+    let p = peer("");
     let r = run_with(
         &["send", p.id(), "-"],
         b"set x \xff\xfe",
@@ -72,9 +72,7 @@ fn stdin_that_is_not_utf8_is_refused() {
 
 #[test]
 fn remote_error_exits_1_and_verbose_adds_errorinfo() {
-    let Some(p) = peer("proc bgerror args {}") else {
-        return;
-    };
+    let p = peer("proc bgerror args {}");
     let script = "error boom {my info} {MY CODE}";
     let r = run(&["send", p.id(), script]);
     assert_eq!(r.code, Some(1));
@@ -104,9 +102,7 @@ fn refused_connection_exits_2() {
 
 #[test]
 fn timeout_against_a_peer_that_never_answers_exits_2_on_time() {
-    let Some(mut p) = peer("proc never {} { vwait ::tclcomm_never }") else {
-        return;
-    };
+    let mut p = peer("proc never {} { vwait ::tclcomm_never }");
     let r = run(&["send", "--timeout", "0.5", p.id(), "never"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("no answer from"), "{}", r.stderr);
@@ -117,7 +113,7 @@ fn timeout_against_a_peer_that_never_answers_exits_2_on_time() {
 
 #[test]
 fn lost_connection_exits_2() {
-    let Some(mut p) = peer("") else { return };
+    let mut p = peer("");
     let r = run(&["send", p.id(), "after 100 exit; vwait ::forever"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(
@@ -131,9 +127,7 @@ fn lost_connection_exits_2() {
 
 #[test]
 fn async_sends_arrive_and_print_nothing() {
-    let Some(mut p) = peer("set ::n 0") else {
-        return;
-    };
+    let mut p = peer("set ::n 0");
     for _ in 0..5 {
         let r = run(&["send", "--async", p.id(), "incr ::n"]);
         assert_eq!(r.code, Some(0), "{}", r.stderr);

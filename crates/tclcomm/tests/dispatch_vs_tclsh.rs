@@ -75,21 +75,19 @@ fn tclcomm_quote(s: &str) -> String {
     out
 }
 
-fn peer() -> Option<TclPeer> {
-    if !tcl_available() {
-        assert!(
-            std::env::var_os("TCLCOMM_REQUIRE_TCL").is_none(),
-            "tclsh with tcllib comm is required"
-        );
-        eprintln!("skipped: tclsh with tcllib comm is not available");
-        return None;
-    }
-    Some(TclPeer::spawn("").unwrap())
+/// A tclsh peer; fails the test when tclsh or tcllib is missing, never
+/// passes without having compared anything.
+fn peer() -> TclPeer {
+    assert!(
+        tcl_available(),
+        "these tests need tclsh 8.6 with tcllib's `comm` package (apt-get install tcl tcllib)"
+    );
+    TclPeer::spawn("").unwrap()
 }
 
 #[test]
 fn fixed_scripts_match_tcl() {
-    let Some(mut p) = peer() else { return };
+    let mut p = peer();
     let scripts = [
         "list a {b c} \"d e\" f\\ g",
         "list {a",
@@ -151,7 +149,7 @@ fn piece() -> impl Strategy<Value = &'static str> {
 
 #[test]
 fn random_scripts_match_tcl() {
-    let Some(p) = peer() else { return };
+    let p = peer();
     // One peer for all cases (a strategy run cannot own it otherwise).
     let p = std::cell::RefCell::new(p);
     let mut runner = TestRunner::new(ProptestConfig {

@@ -19,11 +19,6 @@ use tclcomm::{
 fn echo_server() -> (Channel, Dispatcher) {
     let d = Dispatcher::new();
     d.register("echo", |_c, a| Ok(a.first().cloned().unwrap_or_default()));
-    d.register("sleep", |_c, a| {
-        let ms: u64 = a.first().and_then(|s| s.parse().ok()).unwrap_or(0);
-        std::thread::sleep(Duration::from_millis(ms));
-        Ok("slept".into())
-    });
     let ch = Channel::new(Config::listening().evaluator(tclcomm::Blocking(d.clone()))).unwrap();
     (ch, d)
 }
@@ -267,26 +262,32 @@ fn reply_and_callback_hooks_change_what_the_caller_gets() {
 
 #[test]
 fn deadline_fails_clearly_and_late_reply_is_dropped() {
-    // tcllib §11.9: no send timeout.
-    let (server, _d) = echo_server();
+    // tcllib §11.9: no send timeout. The command waits at a gate, so the
+    // deadline passes for certain; the answer comes only once it is opened.
+    let (server, d) = echo_server();
+    let gate = Gate::default();
+    d.register("hold", gate.command());
     let sid = server.self_id();
     let client = Channel::new(Config::new()).unwrap();
     let e = client
-        .send_timeout(sid.clone(), "sleep 300", Duration::from_millis(50))
+        .send_timeout(sid.clone(), "hold", Duration::from_millis(50))
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
     assert!(
         e.to_string()
             .starts_with(&format!("no answer from {sid} within"))
     );
-    // The late reply arrives and is dropped; the connection serves on.
-    std::thread::sleep(Duration::from_millis(350));
+    // The late reply is written before the next one on the same connection,
+    // so it arrives first and must be dropped, not taken for this answer.
+    gate.open();
     assert_eq!(client.send(sid, "echo after").unwrap(), "after");
 }
 
 #[test]
 fn dropping_a_send_future_cancels_the_wait() {
-    let (server, _d) = echo_server();
+    let (server, d) = echo_server();
+    let gate = Gate::default();
+    d.register("hold", gate.command());
     let sid = server.self_id();
     let client = Channel::new(Config::new()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -295,39 +296,45 @@ fn dropping_a_send_future_cancels_the_wait() {
         .unwrap();
     let ch = client.as_async().clone();
     rt.block_on(async {
-        let send = ch.send(sid.clone(), "sleep 200");
-        // Dropped after 20 ms by the select.
-        tokio::select! {
-            _ = send => panic!("should not finish"),
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        let send = ch.send(sid.clone(), "hold");
+        tokio::pin!(send);
+        // Polled until the command is running on the server, then dropped.
+        let end = Instant::now() + Duration::from_secs(10);
+        while !gate.reached() {
+            assert!(Instant::now() < end, "the held command never started");
+            tokio::select! {
+                _ = &mut send => panic!("should not finish"),
+                _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
         }
     });
-    std::thread::sleep(Duration::from_millis(250));
+    // Its answer comes after the drop, before the next one on the connection.
+    gate.open();
     assert_eq!(client.send(sid, "echo next").unwrap(), "next");
 }
 
 #[test]
 fn slow_command_does_not_stall_other_connections() {
-    let (server, _d) = echo_server();
+    let (server, d) = echo_server();
+    let gate = Gate::default();
+    d.register("hold", gate.command());
     let sid = server.self_id();
     let slow = Channel::new(Config::new()).unwrap();
     let fast = Channel::new(Config::new()).unwrap();
     let (tx, rx) = mpsc::channel();
-    slow.send_callback(sid.clone(), "sleep 1500", move |i| {
-        tx.send(i.result).unwrap()
-    })
-    .unwrap();
-    let t = Instant::now();
+    slow.send_callback(sid.clone(), "hold", move |i| tx.send(i.result).unwrap())
+        .unwrap();
+    eventually("the slow command to start", || gate.reached());
     for _ in 0..5 {
         assert_eq!(fast.send(sid.clone(), "echo quick").unwrap(), "quick");
     }
-    // The fast client was served while the slow command ran.
-    assert!(
-        rx.try_recv().is_err(),
-        "the slow command finished first: the fast sends were stalled ({:?})",
-        t.elapsed()
+    // The fast client was served while the slow command was still held.
+    assert!(rx.try_recv().is_err(), "the held command finished early");
+    gate.open();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "released"
     );
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "slept");
 }
 
 #[test]
@@ -519,13 +526,15 @@ fn forged_replies_from_another_peer_are_ignored() {
         let mut s2 = s.try_clone().unwrap();
         let mut r = BufReader::new(s);
         read_line(&mut r);
-        (
-            s2.write_all(b"{reply 2 {return -code 0 forged}}\n").is_ok(),
-            r,
-        )
+        // The forged reply, then a request: its answer proves the client has
+        // read (and judged) the forged reply, which came before it.
+        s2.write_all(b"{reply 2 {return -code 0 forged}}\n{send 1 {{list seen}}}\n")
+            .unwrap();
+        let answer = read_line(&mut r);
+        assert!(answer.starts_with("{reply 1 "), "{answer:?}");
+        r
     });
-    let (_, _keep) = forger.join().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    let _keep = forger.join().unwrap();
     go_tx.send(()).unwrap();
     let got = c.send(id1, "x").unwrap();
     assert_eq!(got, "honest");
@@ -630,13 +639,18 @@ fn handshake_that_never_comes_is_dropped() {
 
 #[test]
 fn callbacks_get_minus_one_when_the_connection_goes() {
-    let (server, _d) = echo_server();
+    let (server, d) = echo_server();
+    let gate = Gate::default();
+    d.register("hold", gate.command());
     let client = Channel::new(Config::new()).unwrap();
     let (tx, rx) = mpsc::channel();
     client
-        .send_callback(server.self_id(), "sleep 2000", move |i| tx.send(i).unwrap())
+        .send_callback(server.self_id(), "hold", move |i| tx.send(i).unwrap())
         .unwrap();
+    // Held on the server, so the answer cannot come before the abort.
+    eventually("the held command to start", || gate.reached());
     client.abort();
+    gate.open();
     let i = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(
         (i.code_text(), i.result.as_str(), i.errorcode.as_str()),
