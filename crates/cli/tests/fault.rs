@@ -265,12 +265,12 @@ fn rust_server_child() {
     }
     let d = tclcomm::Dispatcher::new();
     register_commands(&d);
-    let ch = tclcomm::blocking::Channel::new(
-        tclcomm::Config::listening()
-            .limits(l)
-            .evaluator(tclcomm::Blocking(d)),
-    )
-    .expect("listen");
+    // The commands do not block: the plain Dispatcher runs them inline (the
+    // `Blocking` wrapper would start every request of a read at once on
+    // the blocking pool, building all their answers before the first one
+    // shows the peer does not read).
+    let ch = tclcomm::blocking::Channel::new(tclcomm::Config::listening().limits(l).evaluator(d))
+        .expect("listen");
     println!("FAULT-SERVER-PORT {}", ch.as_async().port());
     let _ = std::io::stdout().flush();
     // Serve until the test closes our stdin (or dies).
@@ -884,12 +884,10 @@ fn slowloris_rust() {
     slowloris(start_rust);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9)"]
 fn slowloris_pkg() {
     slowloris(start_pkg);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9)"]
 fn slowloris_serve() {
     slowloris(start_serve);
 }
@@ -910,8 +908,6 @@ fn flood_serve() {
 }
 
 #[test]
-#[ignore = "Rust runtime: every answer to the requests of one read is made before the \
-            outbound cap is checked (peak ~140 MiB with an 8 MiB cap), see the report"]
 fn non_reader_rust() {
     non_reader(start_rust);
 }
@@ -931,12 +927,10 @@ fn deep_nesting_rust() {
     deep_nesting(start_rust);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9): tclsh crashes (SIGSEGV) today"]
 fn deep_nesting_pkg() {
     deep_nesting(start_pkg);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9): serve aborts (stack overflow) today"]
 fn deep_nesting_serve() {
     deep_nesting(start_serve);
 }

@@ -261,6 +261,11 @@ struct State {
     listener: Option<Listener>,
     port: u16,
     destroyed: bool,
+    /// Connections the engine dropped for a limit (a peer that does not
+    /// read, the receive budget, the cap) whose reader has not ended yet:
+    /// their requests still waiting to run are skipped, since nobody takes
+    /// the answers and building them is what the limit is there to stop.
+    shed: OwnKeyMap<ConnId, ()>,
 }
 
 /// What a drain of the engine left to run once the lock is released.
@@ -302,6 +307,8 @@ pub(crate) struct Inner {
     timer: Arc<tokio::sync::Notify>,
     /// Stops the timer task when the channel goes.
     timer_stop: CancellationToken,
+    /// How many connections are in `State::shed` (read without the lock).
+    shedding: AtomicUsize,
 }
 
 static REGISTRY: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
@@ -376,12 +383,14 @@ impl Channel {
                 listener: None,
                 port: 0,
                 destroyed: false,
+                shed: OwnKeyMap::default(),
             }),
             hooks: RwLock::new(Arc::new(Hooks::default())),
             handle: tokio::runtime::Handle::current(),
             incoming: Arc::new(AtomicUsize::new(0)),
             timer: Arc::new(tokio::sync::Notify::new()),
             timer_stop: CancellationToken::new(),
+            shedding: AtomicUsize::new(0),
         });
         inner.handle.spawn(timer_loop(
             Arc::downgrade(&inner),
@@ -946,6 +955,13 @@ impl Inner {
                     if !matches!(loss, Loss::Closed | Loss::Shutdown | Loss::Abort) {
                         warn!(chan = %self.name, %conn, %id, "connection closed: {loss}");
                     }
+                    if matches!(
+                        loss,
+                        Loss::Outbound { .. } | Loss::Budget { .. } | Loss::Evicted
+                    ) {
+                        st.shed.insert(conn, ());
+                        self.shedding.fetch_add(1, Ordering::AcqRel);
+                    }
                     let waiters = failed
                         .iter()
                         .filter_map(|f| st.waiters.remove(&f.serial).map(|w| (f.serial, w)))
@@ -993,6 +1009,11 @@ impl Inner {
         for d in work.items.drain(..) {
             match d {
                 Deferred::Evaluate(request) => {
+                    if self.shedding.load(Ordering::Acquire) > 0
+                        && lock(&self.state).shed.contains_key(&request.conn)
+                    {
+                        continue;
+                    }
                     if let Some(e) = &evaluator {
                         self.evaluate(&hooks, request, e.as_ref());
                     }
@@ -1199,6 +1220,11 @@ impl Inner {
     }
 
     fn closed(self: &Arc<Self>, conn: ConnId) {
+        if self.shedding.load(Ordering::Acquire) > 0
+            && lock(&self.state).shed.remove(&conn).is_some()
+        {
+            self.shedding.fetch_sub(1, Ordering::AcqRel);
+        }
         self.act(|e| e.closed(conn));
     }
 
