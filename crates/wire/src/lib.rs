@@ -30,6 +30,7 @@
 //! Modules:
 //! - [`list`]: Tcl 8.6 list formatting and parsing, byte for byte.
 //! - [`script`]: Tcl's `concat` and `info complete`.
+//! - [`tcl_utf8`]: Tcl 8.6's lenient UTF-8 decoder, for bytes that are not UTF-8.
 //! - [`framer`]: the incremental, linear-time, bounded receiver.
 //! - [`handshake`]: the `{3 2} <port>` offer and the `{vers 3}` answer.
 //! - [`message`]: the five instructions (send/async/command/reply/callback), `vers`,
@@ -45,6 +46,7 @@ pub mod id;
 pub mod list;
 pub mod message;
 pub mod script;
+pub mod tcl_utf8;
 #[cfg(test)]
 mod test_rng;
 
