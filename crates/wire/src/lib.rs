@@ -52,6 +52,6 @@ mod test_rng;
 
 pub use framer::{DEFAULT_MAX_MESSAGE, FrameError, Framer};
 pub use handshake::{HandshakeError, Offer};
-pub use id::Id;
+pub use id::{Id, IdError};
 pub use list::ListError;
 pub use message::{Code, Message, MessageError, Outcome, Serial};
