@@ -9,6 +9,16 @@
 //!
 //! Where tcllib wedges (`{}`), spins (a word that is not `info complete`) or
 //! grows without bound, the framer reports a [`FrameError`] and stays failed.
+//!
+//! Bytes that are not UTF-8 are not an error: tcllib on Tcl 8.6 reads its
+//! sockets with `-encoding utf-8`, whose decoder takes anything, so the
+//! framer decodes as that one does (see [`crate::tcl_utf8`]), for the
+//! whitespace between and after words as well as for the words. Valid UTF-8
+//! takes the fast path: validated piece by piece as it arrives and moved
+//! into the pending word. Once a piece of a word is not valid, the rest of
+//! that word stays as bytes in the buffer and is decoded only when the word
+//! is complete, so a character split between two reads is never decided
+//! too early.
 
 use thiserror::Error;
 
@@ -30,9 +40,6 @@ pub enum FrameError {
     /// The message word is not a complete Tcl script; tcllib spins on it.
     #[error("message is not a complete script")]
     Incomplete,
-    /// The message is not valid UTF-8.
-    #[error("message is not valid UTF-8")]
-    InvalidUtf8,
     /// The message is larger than the configured maximum.
     #[error("message exceeds the maximum size of {max} bytes")]
     TooLarge {
@@ -98,6 +105,10 @@ pub struct Framer {
     /// Offset in the pending word of the open brace of the top-level group
     /// being scanned, if any.
     group_open: Option<usize>,
+    /// The pending word has bytes that are not UTF-8: what is not yet in
+    /// `word` stays in `buf` until the word is complete, then is decoded as
+    /// Tcl 8.6 does.
+    raw: bool,
     failed: Option<FrameError>,
 }
 
@@ -120,6 +131,10 @@ impl Default for Framer {
 
 impl Framer {
     /// A framer that refuses messages longer than `max_message` bytes.
+    /// The bound is on the bytes received; a word decoded from bytes that
+    /// are not UTF-8 can be up to twice as long (each such byte becomes a
+    /// two-byte character), so a message never takes more than about three
+    /// times `max_message` while it is decoded.
     pub fn new(max_message: usize) -> Self {
         Framer {
             max: max_message,
@@ -130,6 +145,7 @@ impl Framer {
             spare: String::new(),
             groups: Vec::new(),
             group_open: None,
+            raw: false,
             failed: None,
         }
     }
@@ -165,7 +181,12 @@ impl Framer {
         let Scan::Brace { pos, mut depth } = self.scan else {
             return bytes;
         };
-        if self.start != 0 || pos != 0 || !self.buf.is_empty() || bytes.len() < ABSORB_MIN {
+        if self.raw
+            || self.start != 0
+            || pos != 0
+            || !self.buf.is_empty()
+            || bytes.len() < ABSORB_MIN
+        {
             return bytes;
         }
         self.start_word();
@@ -188,11 +209,7 @@ impl Framer {
             let ok = !closed
                 && self.word.len() + piece.len() <= self.max
                 && (whole == piece.len() || cut_char(&piece[whole..]));
-            let valid = if ok {
-                validate(&piece[..whole]).ok()
-            } else {
-                None
-            };
+            let valid = if ok { validate(&piece[..whole]) } else { None };
             let Some(valid) = valid else {
                 self.groups.truncate(found);
                 self.group_open = open;
@@ -232,7 +249,8 @@ impl Framer {
     ///
     /// The word is what tcllib's `Word0` extracts: the text between the outer
     /// braces of a `{...}` word, or a bare non-whitespace run that is followed
-    /// by whitespace. It is valid UTF-8 and `info complete`.
+    /// by whitespace. It is `info complete`. Its bytes are decoded as Tcl
+    /// 8.6 decodes UTF-8 (see [`crate::tcl_utf8`]).
     pub fn next_word(&mut self) -> Result<Option<String>, FrameError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -293,6 +311,7 @@ impl Framer {
         self.spare = String::new();
         self.groups = Vec::new();
         self.group_open = None;
+        self.raw = false;
         self.start = 0;
         self.scan = Scan::Between;
         if left == 0 {
@@ -309,6 +328,7 @@ impl Framer {
         self.spare = String::new();
         self.groups = Vec::new();
         self.group_open = None;
+        self.raw = false;
         self.start = 0;
         self.scan = Scan::Between;
         e
@@ -381,18 +401,24 @@ impl Framer {
     }
 
     /// Moves the scanned part `buf[start..pos]` of a pending word into
-    /// `word`, as far as it is whole UTF-8, and drops it from `buf`.
+    /// `word`, as far as it is whole UTF-8, and drops it from `buf`. If it
+    /// is not UTF-8, the word goes raw: its bytes stay in `buf` from here on.
     fn stash(&mut self, pos: usize) -> Result<(), FrameError> {
         self.check_size(self.word.len() + (pos - self.start))?;
+        if self.raw {
+            return Ok(());
+        }
         self.start_word();
         let bytes = &self.buf[self.start..pos];
         // A character cut off by the end of what arrived stays in `buf`.
         let end = whole_chars(bytes);
-        let valid = validate(&bytes[..end])?;
         // The tail must be the start of a character, not an error.
-        if end < bytes.len() && !cut_char(&bytes[end..]) {
-            return Err(FrameError::InvalidUtf8);
-        }
+        let valid =
+            validate(&bytes[..end]).filter(|_| end == bytes.len() || cut_char(&bytes[end..]));
+        let Some(valid) = valid else {
+            self.raw = true;
+            return Ok(());
+        };
         self.word.push_str(valid);
         self.start += end;
         self.drop_consumed();
@@ -431,10 +457,20 @@ impl Framer {
             return Err(FrameError::EmptyWord);
         }
         self.start_word();
-        let last = validate(&self.buf[from..to])?;
-        self.word.push_str(last);
+        let last = &self.buf[from..to];
+        // `word` holds whole characters of valid UTF-8, so decoding the
+        // rest on its own gives what decoding the whole message would.
+        match validate(last).filter(|_| !self.raw) {
+            Some(last) => self.word.push_str(last),
+            None => crate::tcl_utf8::decode_into(last, &mut self.word),
+        }
         let word = std::mem::take(&mut self.word);
-        let groups = std::mem::take(&mut self.groups);
+        let mut groups = std::mem::take(&mut self.groups);
+        if std::mem::take(&mut self.raw) {
+            // The offsets were counted in received bytes, which decoding
+            // has moved: let `info complete` scan the whole word.
+            groups.clear();
+        }
         self.group_open = None;
         if !trivially_complete(word.as_bytes())
             && !crate::script::info_complete_with_groups(&word, &groups)
@@ -480,10 +516,10 @@ impl Groups<'_> {
     }
 }
 
-/// `bytes` as text, or [`FrameError::InvalidUtf8`] (SIMD validation).
+/// `bytes` as text if they are valid UTF-8 (SIMD validation).
 #[inline]
-fn validate(bytes: &[u8]) -> Result<&str, FrameError> {
-    simdutf8::basic::from_utf8(bytes).map_err(|_| FrameError::InvalidUtf8)
+fn validate(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes).ok()
 }
 
 /// Whether `tail` (what [`whole_chars`] left off) can still become a
@@ -649,7 +685,7 @@ fn skip_space(bytes: &[u8]) -> Option<usize> {
     while i < bytes.len() {
         match space_at(bytes, i) {
             Some(Space::Yes(n)) => i += n,
-            Some(Space::No) => return Some(i),
+            Some(Space::No(_)) => return Some(i),
             None => return None,
         }
     }
@@ -684,7 +720,7 @@ fn find_space(buf: &[u8], mut pos: usize) -> Result<usize, usize> {
         }
         match space_at(buf, pos) {
             Some(Space::Yes(_)) => return Ok(pos),
-            Some(Space::No) => pos += 1,
+            Some(Space::No(n)) => pos += n,
             None => return Err(pos),
         }
     }
@@ -694,38 +730,28 @@ fn find_space(buf: &[u8], mut pos: usize) -> Result<usize, usize> {
 enum Space {
     /// A whitespace character of this many bytes.
     Yes(usize),
-    /// Not whitespace (or not valid UTF-8, which the word check reports).
-    No,
+    /// A character of this many bytes that is not whitespace.
+    No(usize),
 }
 
-/// Whether the character at `bytes[i]` is whitespace by Tcl's ARE `\s`;
-/// `None` if the character is cut off by the end of the buffer.
+/// Whether the character at `bytes[i]`, decoded as Tcl 8.6 decodes UTF-8,
+/// is whitespace by Tcl's ARE `\s`; `None` if the character is cut off by
+/// the end of the buffer. A byte that is not UTF-8 stands for itself, so a
+/// stray `A0` or `85` is whitespace (U+00A0, U+0085) as it is to tcllib.
 fn space_at(bytes: &[u8], i: usize) -> Option<Space> {
     let b = bytes[i];
     if b < 0x80 {
         return Some(if is_ascii_space(b) {
             Space::Yes(1)
         } else {
-            Space::No
+            Space::No(1)
         });
     }
-    // Only these lead bytes can begin a space above ASCII.
-    let len = match b {
-        0xC2 => 2,
-        0xE1 | 0xE2 | 0xE3 | 0xEF => 3,
-        _ => return Some(Space::No),
-    };
-    let Some(seq) = bytes.get(i..i + len) else {
-        // Cut off, unless a byte already there shows it is not UTF-8.
-        if bytes[i + 1..].iter().any(|&c| c & 0xC0 != 0x80) {
-            return Some(Space::No);
-        }
-        return None;
-    };
-    match std::str::from_utf8(seq).ok().and_then(|s| s.chars().next()) {
-        Some(c) if is_unicode_space(c) => Some(Space::Yes(len)),
-        _ => Some(Space::No),
-    }
+    let c = crate::tcl_utf8::char_at(bytes, i)?;
+    Some(match char::from_u32(c.code) {
+        Some(ch) if is_unicode_space(ch) => Space::Yes(c.len),
+        _ => Space::No(c.len),
+    })
 }
 
 fn is_ascii_space(b: u8) -> bool {
@@ -967,7 +993,13 @@ mod tests {
             Some(Space::Yes(2))
         ));
         assert!(space_at(&"\u{3000}".as_bytes()[..2], 0).is_none());
-        assert!(matches!(space_at("é".as_bytes(), 0), Some(Space::No)));
+        assert!(matches!(space_at("é".as_bytes(), 0), Some(Space::No(2))));
+        // Bytes that are not UTF-8 stand for themselves, as in Tcl 8.6.
+        assert!(matches!(space_at(b"\xa0x", 0), Some(Space::Yes(1))));
+        assert!(matches!(space_at(b"\xc3\xa0", 0), Some(Space::No(2))));
+        assert!(matches!(space_at(b"\xe2\xa0x", 1), Some(Space::Yes(1))));
+        assert_eq!(find_space("\u{e0}\u{2026}x ".as_bytes(), 0), Ok(6));
+        assert_eq!(find_space(b"\xe2\x85x", 0), Ok(1));
         assert_eq!(skip_space(b" \r\n x"), Some(4));
         assert_eq!(skip_space(b" \r\n "), None);
     }

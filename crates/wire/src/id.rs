@@ -1,6 +1,22 @@
 //! comm ids: a port, or `{port host}`.
+//!
+//! The host may be an IPv6 address: the id `45000 ::1` (written
+//! `{45000 ::1}` in Tcl source; `:` needs no quoting in a list). Written by a person,
+//! an id may also be `HOST:PORT` or `[V6]:PORT` (see [`Id::parse`]).
+
+use thiserror::Error;
 
 use crate::list;
+
+/// An id written by a person that [`Id::parse`] cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid id \"{text}\": {why} (expected PORT, HOST:PORT, [IPV6]:PORT or \"PORT HOST\")")]
+pub struct IdError {
+    /// The text as given.
+    pub text: String,
+    /// What is wrong with it.
+    pub why: String,
+}
 
 /// The host an id without one refers to (tcllib's `comm(localhost)`).
 pub const LOCALHOST: &str = "127.0.0.1";
@@ -18,6 +34,54 @@ impl Id {
     /// ids received in a handshake).
     pub fn from_text(text: impl Into<String>) -> Id {
         Id(std::sync::Arc::from(text.into()))
+    }
+
+    /// Reads an id as a person writes it: `PORT` (the default host, as in
+    /// comm), `HOST:PORT`, `[V6]:PORT` for an IPv6 address, or comm's own
+    /// form, the Tcl list `PORT HOST` (`45000 ::1`; the host may also be
+    /// bracketed there). The port is a decimal number (0 is the anonymous
+    /// id). The id's text is comm's form: `45000`, or `45000 ::1`.
+    ///
+    /// An IPv6 address without brackets is refused in the `HOST:PORT` form,
+    /// since its last group cannot be told from a port (`::1:4500`).
+    ///
+    /// Unlike [`Id::from_text`], which keeps an id exactly as a peer sent
+    /// it, this checks and normalizes: `{4500}` becomes `4500`.
+    pub fn parse(text: &str) -> Result<Id, IdError> {
+        let bad = |why: &str| IdError {
+            text: text.to_string(),
+            why: why.to_string(),
+        };
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(bad("empty"));
+        }
+        let with_host = |port: &str, host: &str| {
+            let port = parse_port(port).map_err(|why| bad(&why))?;
+            let host = unbracket(host).map_err(|why| bad(&why))?;
+            Ok(Id::with_host(port.to_string(), host))
+        };
+        if t.chars().any(char::is_whitespace) || t.starts_with('{') {
+            let words = list::parse_list(t).map_err(|e| bad(&e.to_string()))?;
+            return match words.as_slice() {
+                [port] => Ok(Id::port(parse_port(port).map_err(|why| bad(&why))?)),
+                [port, host] => with_host(port, host),
+                _ => Err(bad("an id in comm's form has one or two words")),
+            };
+        }
+        if t.starts_with('[') {
+            let Some((host, port)) = t.rsplit_once("]:") else {
+                return Err(bad("a bracketed IPv6 address needs a port: [V6]:PORT"));
+            };
+            return with_host(port, &format!("{host}]"));
+        }
+        match t.rsplit_once(':') {
+            Some((host, _)) if host.contains(':') => {
+                Err(bad("an IPv6 address needs brackets and a port: [V6]:PORT"))
+            }
+            Some((host, port)) => with_host(port, host),
+            None => Ok(Id::port(parse_port(t).map_err(|why| bad(&why))?)),
+        }
     }
 
     /// The id of a port on the default host: `45001`.
@@ -89,10 +153,46 @@ impl From<String> for Id {
     }
 }
 
+/// Reads an id as a person writes it, with [`Id::parse`] (`PORT`,
+/// `HOST:PORT`, `[V6]:PORT` or `"PORT HOST"`). To keep a peer's id text
+/// verbatim, use [`Id::from_text`] or `From<&str>` instead.
 impl std::str::FromStr for Id {
-    type Err = std::convert::Infallible;
+    type Err = IdError;
     fn from_str(s: &str) -> Result<Id, Self::Err> {
-        Ok(Id::from_text(s))
+        Id::parse(s)
+    }
+}
+
+/// A decimal port number, 0 included.
+fn parse_port(text: &str) -> Result<u16, String> {
+    if text.is_empty() {
+        return Err("no port".into());
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("\"{text}\" is not a port number"));
+    }
+    text.parse::<u16>()
+        .map_err(|_| format!("\"{text}\" is not a port number"))
+}
+
+/// The host of an id: not empty; `[V6]` is taken without its brackets and
+/// must be an IPv6 address.
+fn unbracket(host: &str) -> Result<&str, String> {
+    if host.is_empty() {
+        return Err("empty host".into());
+    }
+    match host.strip_prefix('[') {
+        Some(rest) => {
+            let inner = rest
+                .strip_suffix(']')
+                .ok_or_else(|| format!("\"{host}\" is not a host"))?;
+            inner
+                .parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("\"{inner}\" is not an IPv6 address"))?;
+            Ok(inner)
+        }
+        None if host.contains(['[', ']']) => Err(format!("\"{host}\" is not a host")),
+        None => Ok(host),
     }
 }
 
@@ -128,6 +228,77 @@ pub fn parse_tcl_int(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parsed(text: &str) -> Result<String, IdError> {
+        Id::parse(text).map(|id| id.to_string())
+    }
+
+    #[test]
+    fn person_forms() {
+        for (text, want) in [
+            ("4500", "4500"),
+            (" 4500 ", "4500"),
+            ("0", "0"),
+            ("localhost:4500", "4500 localhost"),
+            ("127.0.0.1:4500", "4500 127.0.0.1"),
+            ("[::1]:4500", "4500 ::1"),
+            ("[fe80::1:2]:4500", "4500 fe80::1:2"),
+            ("4500 example.org", "4500 example.org"),
+            ("4500 ::1", "4500 ::1"),
+            ("4500 [::1]", "4500 ::1"),
+            ("{4500}", "4500"),
+        ] {
+            assert_eq!(parsed(text).as_deref(), Ok(want), "{text:?}");
+        }
+        // FromStr reads the same forms.
+        assert_eq!(
+            "[::1]:45000".parse::<Id>().map(|i| i.host()),
+            Ok("::1".to_string())
+        );
+    }
+
+    #[test]
+    fn person_forms_refused() {
+        for text in [
+            "",
+            "x",
+            "70000",
+            "-1",
+            "+1",
+            "0x10",
+            "host:",
+            ":4500",
+            "1 2 3",
+            "{4500 ",
+            "4500 {}",
+            "::1",
+            "::1:4500",
+            "[::1]",
+            "[::1]4500",
+            "[x]:4500",
+            "[::1:4500",
+            "a]:4500",
+            "4500 [nope]",
+            "[]:1",
+        ] {
+            assert!(Id::parse(text).is_err(), "{text:?} accepted");
+        }
+        let e = Id::parse("::1:4500").map(|_| ()).map_err(|e| e.to_string());
+        assert!(e.is_err_and(|e| e.contains("[V6]:PORT")));
+    }
+
+    /// comm's form with an IPv6 host: the list elements are port and host.
+    #[test]
+    fn ipv6_host_elements() {
+        let id = Id::with_host("45000", "::1");
+        assert_eq!(id.as_str(), "45000 ::1");
+        assert_eq!(id.host(), "::1");
+        assert_eq!(id.port_number(), Some(45000));
+        // `{45000 ::1}` is how Tcl source writes that id; the text itself
+        // in braces is a one-element list whose port is not a number.
+        assert!(Id::from_text("{45000 ::1}").port_number().is_none());
+        assert!(Id::parse("{45000 ::1}").is_err());
+    }
 
     #[test]
     fn tcl_ints() {

@@ -30,6 +30,7 @@
 //! Modules:
 //! - [`list`]: Tcl 8.6 list formatting and parsing, byte for byte.
 //! - [`script`]: Tcl's `concat` and `info complete`.
+//! - [`tcl_utf8`]: Tcl 8.6's lenient UTF-8 decoder, for bytes that are not UTF-8.
 //! - [`framer`]: the incremental, linear-time, bounded receiver.
 //! - [`handshake`]: the `{3 2} <port>` offer and the `{vers 3}` answer.
 //! - [`message`]: the five instructions (send/async/command/reply/callback), `vers`,
@@ -48,11 +49,12 @@ pub mod id;
 pub mod list;
 pub mod message;
 pub mod script;
+pub mod tcl_utf8;
 #[cfg(test)]
 mod test_rng;
 
 pub use framer::{DEFAULT_MAX_MESSAGE, FrameError, Framer};
 pub use handshake::{HandshakeError, Offer};
-pub use id::Id;
+pub use id::{Id, IdError};
 pub use list::ListError;
 pub use message::{Code, Message, MessageError, Outcome, Serial};

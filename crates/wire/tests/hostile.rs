@@ -82,18 +82,35 @@ fn empty_word_is_an_error_not_a_wedge() {
 }
 
 #[test]
-fn invalid_utf8_is_an_error() {
+fn invalid_utf8_is_decoded_as_tcl_does() {
+    // Tcl 8.6 takes a byte that is not UTF-8 as the character with its
+    // value, and the stream goes on.
     let mut f = Framer::default();
     assert_eq!(
-        drain(&mut f, b"{send 1 \xff}\n"),
-        Err(FrameError::InvalidUtf8)
+        drain(&mut f, b"{send 1 \xff}\n{send 2 x}\n"),
+        Ok(vec!["send 1 \u{ff}".to_owned(), "send 2 x".to_owned()])
     );
     let mut f = Framer::default();
-    assert_eq!(drain(&mut f, b"ab\xc3 "), Err(FrameError::InvalidUtf8));
-    // But UTF-8 split across reads is fine.
+    assert_eq!(drain(&mut f, b"ab\xc3 "), Ok(vec!["ab\u{c3}".to_owned()]));
+    // A stray A0 is U+00A0, whitespace to tcllib's `\s`: it ends a bare word.
+    let mut f = Framer::default();
+    assert_eq!(
+        drain(&mut f, b"ab\xa0cd\n"),
+        Ok(vec!["ab".to_owned(), "cd".to_owned()])
+    );
+    // UTF-8 split across reads is still one character...
     let mut f = Framer::default();
     assert_eq!(drain(&mut f, b"{a\xc3"), Ok(vec![]));
     assert_eq!(drain(&mut f, b"\xa9}"), Ok(vec!["a\u{e9}".to_owned()]));
+    // ...also after an invalid byte, and so is a CESU-8 surrogate pair.
+    let mut f = Framer::default();
+    assert_eq!(drain(&mut f, b"{\xff \xed\xa0\xbd\xed"), Ok(vec![]));
+    assert_eq!(drain(&mut f, b"\xb8"), Ok(vec![]));
+    assert_eq!(
+        drain(&mut f, b"\x80 \xf0\x9f}\n"),
+        Ok(vec!["\u{ff} \u{1f600} \u{f0}\u{9f}".to_owned()])
+    );
+    assert_eq!(f.buffered(), 0);
 }
 
 #[test]
