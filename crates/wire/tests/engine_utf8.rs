@@ -22,7 +22,7 @@ fn scripts(actions: &[Action]) -> Vec<(Serial, Vec<String>)> {
 #[test]
 fn invalid_utf8_is_evaluated_as_tcl_decodes_it_and_the_connection_stays() {
     let mut s = Engine::new(EngineConfig::new(Id::port(45001)));
-    let conn = s.accepted("127.0.0.1", 50000, "127.0.0.1");
+    let conn = s.accepted("127.0.0.1", 50000, "127.0.0.1", std::time::Instant::now());
     s.received(conn, b"{3 2} 45002\n");
     drain(&mut s);
     // Latin-1 bytes, a truncated sequence, an overlong NUL, a CESU-8 pair,

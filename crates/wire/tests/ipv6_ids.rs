@@ -9,7 +9,7 @@ use tclcomm_wire::engine::{Action, Engine, EngineConfig};
 
 fn established(addr: &str, local: &str) -> Id {
     let mut s = Engine::new(EngineConfig::new(Id::port(45001)));
-    let conn = s.accepted(addr, 50000, local);
+    let conn = s.accepted(addr, 50000, local, std::time::Instant::now());
     s.received(conn, b"{3 2} 45002\n");
     std::iter::from_fn(|| s.poll_action())
         .find_map(|a| match a {
