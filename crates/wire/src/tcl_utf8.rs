@@ -26,6 +26,9 @@
 
 use std::borrow::Cow;
 
+/// How many ASCII bytes in a row send the decoder back to SIMD validation.
+const ASCII_RUN: usize = 16;
+
 /// The character a lone surrogate half becomes.
 const REPLACEMENT: char = '\u{FFFD}';
 
@@ -75,23 +78,44 @@ pub fn decode_into(bytes: &[u8], out: &mut String) {
             }
             i += valid;
         }
-        // `bytes[i]` begins what strict UTF-8 rejects.
-        let c = char_at(bytes, i).unwrap_or(TclChar {
-            len: 1,
-            code: u32::from(bytes[i]),
-        });
-        i += c.len;
-        if (0xD800..0xDC00).contains(&c.code)
-            && i < bytes.len()
-            && let Some(low) = char_at(bytes, i).filter(|l| (0xDC00..0xE000).contains(&l.code))
-        {
-            let code = 0x10000 + ((c.code - 0xD800) << 10) + (low.code - 0xDC00);
-            out.push(char::from_u32(code).unwrap_or(REPLACEMENT));
-            i += low.len;
-        } else {
-            out.push(char::from_u32(c.code).unwrap_or(REPLACEMENT));
+        // `bytes[i]` begins what strict UTF-8 rejects. Go on character by
+        // character until a run of ASCII (where valid text most likely goes
+        // on), so that bad bytes close together do not each cost a call of
+        // the SIMD validator.
+        while i < bytes.len() {
+            if bytes[i] < 0x80 {
+                if bytes[i..].iter().take(ASCII_RUN).all(u8::is_ascii) {
+                    break;
+                }
+                out.push(char::from(bytes[i]));
+                i += 1;
+            } else {
+                i += push_char(bytes, i, out);
+            }
         }
     }
+}
+
+/// Appends the character at `bytes[i]` as Tcl 8.6 decodes it, pairing a
+/// CESU-8 high surrogate half with a low half right after it; returns the
+/// bytes taken. At the end of `bytes`, a cut-off sequence's first byte
+/// stands for itself.
+fn push_char(bytes: &[u8], i: usize, out: &mut String) -> usize {
+    let c = char_at(bytes, i).unwrap_or(TclChar {
+        len: 1,
+        code: u32::from(bytes[i]),
+    });
+    let next = i + c.len;
+    if (0xD800..0xDC00).contains(&c.code)
+        && next < bytes.len()
+        && let Some(low) = char_at(bytes, next).filter(|l| (0xDC00..0xE000).contains(&l.code))
+    {
+        let code = 0x10000 + ((c.code - 0xD800) << 10) + (low.code - 0xDC00);
+        out.push(char::from_u32(code).unwrap_or(REPLACEMENT));
+        return c.len + low.len;
+    }
+    out.push(char::from_u32(c.code).unwrap_or(REPLACEMENT));
+    c.len
 }
 
 /// The character at `bytes[i]` as Tcl 8.6 decodes it, or `None` if it is
@@ -144,6 +168,7 @@ pub(crate) fn char_at(bytes: &[u8], i: usize) -> Option<TclChar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     fn units(bytes: &[u8]) -> Vec<u32> {
         decode(bytes).chars().map(u32::from).collect()
@@ -178,6 +203,40 @@ mod tests {
         ];
         for (bytes, want) in cases {
             assert_eq!(units(bytes), *want, "{bytes:02x?}");
+        }
+    }
+
+    /// The plain definition: character by character, no SIMD runs.
+    fn reference(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            i += push_char(bytes, i, &mut out);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Switching between SIMD runs and the character-by-character loop
+        /// changes nothing.
+        #[test]
+        fn runs_match_the_plain_definition(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+                    "[ -~é中😀]{0,40}".prop_map(String::into_bytes),
+                    proptest::sample::select(vec![
+                        b"\xed\xa0\xbd\xed\xb8\x80".to_vec(),
+                        b"\xed\xa0\x80".to_vec(),
+                        b"\xc0\x80".to_vec(),
+                        b"\xf0\x9f\x98".to_vec(),
+                    ]),
+                ],
+                0..12,
+            )
+        ) {
+            let bytes = parts.concat();
+            proptest::prop_assert_eq!(decode(&bytes).into_owned(), reference(&bytes));
         }
     }
 
