@@ -191,7 +191,7 @@ fn run(server_kind: Kind, client_kind: Kind, tls: Option<(&Path, &Path)>) {
     let mut failures = Vec::new();
     let mut oks = 0;
     loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
+        match rx.recv_timeout(Duration::from_secs(90)) {
             Ok(l) if l == "done" => break,
             Ok(l) if l.starts_with("ok ") => oks += 1,
             Ok(l) => failures.push(l),
