@@ -56,6 +56,8 @@ pub(crate) struct Comm {
     current: RefCell<Option<Current>>,
     futures: RefCell<HashMap<String, Future>>,
     next_future: Cell<u64>,
+    /// The buffer sockets are read into (see [`on_readable`]).
+    read_buf: RefCell<Vec<u8>>,
 }
 
 struct Sock {
@@ -781,25 +783,52 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
     Ok(Obj::new())
 }
 
-/// Reads what the socket has (bounded per event); returns whether the
-/// connection ended.
-fn read_available(s: &Sock, buf: &mut Vec<u8>) -> bool {
-    if !s.raw {
-        loop {
-            match s.channel.read_chars(READ_CHUNK) {
-                Ok(t) if t.is_empty() => return s.channel.eof(),
-                Ok(t) => buf.extend_from_slice(t.as_bytes()),
-                Err(_) => return true,
-            }
-        }
-    }
+/// The most bytes taken from one socket in one readable event before the
+/// other sockets get their turn (the rest stays for the next event).
+const READ_PER_EVENT: usize = 64 * READ_CHUNK;
+
+/// Reads what the socket has (bounded per event) into `buf`, one chunk
+/// at a time, handing each chunk to the engine; returns whether the
+/// connection ended. `buf` is reused from event to event: only its length
+/// changes, so no read allocates or copies a buffer once it has grown to
+/// [`READ_CHUNK`].
+fn read_available(chan: &Chan, conn: ConnId, buf: &mut Vec<u8>) -> bool {
+    let mut total = 0;
     loop {
-        match s.channel.read_raw(buf, READ_CHUNK) {
-            Ok(0) => return s.channel.eof(),
-            // More stays for the next readable event.
-            Ok(_) if buf.len() >= 64 * READ_CHUNK => return false,
-            Ok(_) => {}
-            Err(_) => return true,
+        buf.clear();
+        let (n, eof) = {
+            let socks = chan.socks.borrow();
+            let Some(s) = socks.get(&conn) else {
+                return false;
+            };
+            if !s.raw {
+                match s.channel.read_chars(READ_CHUNK) {
+                    Ok(t) if t.is_empty() => (0, s.channel.eof()),
+                    Ok(t) => {
+                        buf.extend_from_slice(t.as_bytes());
+                        (buf.len(), false)
+                    }
+                    Err(_) => (0, true),
+                }
+            } else {
+                match s.channel.read_raw(buf, READ_CHUNK) {
+                    Ok(0) => (0, s.channel.eof()),
+                    Ok(n) => (n, false),
+                    Err(_) => (0, true),
+                }
+            }
+        };
+        if n == 0 {
+            return eof;
+        }
+        chan.engine.borrow_mut().received(conn, buf);
+        total += n;
+        // A short read drained the socket (and the channel's buffer): a
+        // second read would only fail with EAGAIN. A stacked channel
+        // (TLS) may hold decoded data back, so it is read until empty.
+        let raw = chan.socks.borrow().get(&conn).is_some_and(|s| s.raw);
+        if (raw && n < READ_CHUNK) || total >= READ_PER_EVENT {
+            return false;
         }
     }
 }
@@ -808,20 +837,15 @@ fn on_readable(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>, conn: ConnId) 
     let (Some(i), Some(comm), Some(chan)) = (ir.get(), wc.upgrade(), wch.upgrade()) else {
         return;
     };
-    let mut buf = Vec::new();
     let eof = {
-        let socks = chan.socks.borrow();
-        let Some(s) = socks.get(&conn) else { return };
-        read_available(s, &mut buf)
+        // One buffer for every socket of the interpreter: reads do not
+        // nest (nothing here evaluates Tcl), and one grown buffer is all
+        // the read path holds however many connections there are.
+        let mut buf = comm.read_buf.borrow_mut();
+        read_available(&chan, conn, &mut buf)
     };
-    {
-        let mut e = chan.engine.borrow_mut();
-        if !buf.is_empty() {
-            e.received(conn, &buf);
-        }
-        if eof {
-            e.closed(conn);
-        }
+    if eof {
+        chan.engine.borrow_mut().closed(conn);
     }
     process(i, &comm, &chan, true);
 }
