@@ -56,7 +56,7 @@ fn sync(port: u16, clients: usize, n: usize) -> std::io::Result<()> {
                 let (mut w, mut r) = connect(port)?;
                 let mut line = String::new();
                 for k in 1..=n {
-                    write!(w, "{{send {k} {{{{set x 1}}}}}}\n")?;
+                    writeln!(w, "{{send {k} {{{{set x 1}}}}}}")?;
                     reply(&mut r, &mut line)?;
                 }
                 Ok(())

@@ -58,6 +58,21 @@ pub(crate) struct Comm {
     next_future: Cell<u64>,
     /// The buffer sockets are read into (see [`on_readable`]).
     read_buf: RefCell<Vec<u8>>,
+    /// Listeners of channels using Tcl's `socket`, by channel name.
+    pub(crate) listeners: RefCell<HashMap<String, Rc<crate::listen::Listener>>>,
+    /// Counters `::comm::RStats` reports.
+    pub(crate) stats: Stats,
+}
+
+/// What the socket layer had to refuse, per interpreter.
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Sockets closed at once because the Tcl notifier cannot watch their
+    /// descriptor (at or above `FD_SETSIZE` on Tcl 8.6).
+    pub(crate) unwatchable: Cell<u64>,
+    /// Times a listener stopped accepting for a while after `accept`
+    /// failed (out of descriptors or memory).
+    pub(crate) backoffs: Cell<u64>,
 }
 
 struct Sock {
@@ -205,6 +220,10 @@ impl Comm {
     /// Drops every channel's sockets without talking to Tcl beyond removing
     /// handlers (used when the interpreter goes away).
     fn forget_all(&self) {
+        let names: Vec<String> = self.listeners.borrow().keys().cloned().collect();
+        for n in names {
+            crate::listen::unlisten(self, &n);
+        }
         let chans: Vec<Rc<Chan>> = self.chans.borrow_mut().drain().map(|(_, c)| c).collect();
         for c in chans {
             let socks: Vec<Sock> = c.socks.borrow_mut().drain().map(|(_, s)| s).collect();
@@ -611,6 +630,7 @@ pub(crate) fn cmd_destroy(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resul
         c.engine.borrow_mut().abort();
         process(i, comm, &c, true);
     }
+    crate::listen::unlisten(comm, &name);
     comm.chans.borrow_mut().remove(&name);
     Ok(Obj::new())
 }
@@ -738,6 +758,36 @@ fn register_sock(
     Ok(())
 }
 
+/// Whether the Tcl notifier cannot watch the socket `name` (asking it to
+/// would abort the process: Tcl 8.6's `FD_SET`); if so it is closed here
+/// and counted.
+fn refuse_unwatchable(i: Interp<'_>, comm: &Comm, name: &str) -> bool {
+    let Ok(channel) = i.channel(name) else {
+        return false;
+    };
+    match channel.os_handle() {
+        Some(fd) if !tclcomm_tcl::notifier_can_watch(fd) => {
+            comm.stats.unwatchable.set(comm.stats.unwatchable.get() + 1);
+            let _ = channel.close();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `::comm::RStats chan`: the interpreter's socket-layer counters, as a
+/// dict (`unwatchable`: sockets closed because the notifier cannot watch
+/// them; `backoffs`: pauses of a listener after a failed accept).
+pub(crate) fn cmd_stats(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    Ok(Obj::list_of([
+        "unwatchable",
+        &comm.stats.unwatchable.get().to_string(),
+        "backoffs",
+        &comm.stats.backoffs.get().to_string(),
+    ]))
+}
+
 /// `::comm::RConnected chan id fid`: a new outgoing connection.
 pub(crate) fn cmd_connected(
     i: Interp<'_>,
@@ -750,6 +800,12 @@ pub(crate) fn cmd_connected(
     // Configure before the engine knows the connection: a bad channel name
     // must not leave a connection behind.
     i.channel(&fid)?;
+    if refuse_unwatchable(i, comm, &fid) {
+        return Err(Exception::with_errorcode(
+            "POSIX EMFILE {too many open files}",
+            "couldn't open socket: too many open files",
+        ));
+    }
     let conn = c.engine.borrow_mut().outgoing(Id::from_text(arg(objv, 2)));
     if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
         c.engine
@@ -768,6 +824,10 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
     let c = comm.chan_or_err(&arg(objv, 1))?;
     let fid = arg(objv, 2);
     let channel = i.channel(&fid)?;
+    if refuse_unwatchable(i, comm, &fid) {
+        // Counted, not reported: a flood must not flood stderr too.
+        return Ok(Obj::new());
+    }
     let local = channel.cget("-sockname").unwrap_or_default();
     let local = Obj::string(&local)
         .list_index(0)
@@ -778,7 +838,13 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
     drop(channel);
     let port: u16 = arg(objv, 4).parse().unwrap_or(0);
     let conn = c.engine.borrow_mut().accepted(&arg(objv, 3), port, &local);
-    register_sock(i, comm, &c, conn, &fid)?;
+    if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
+        c.engine
+            .borrow_mut()
+            .close_conn(conn, tclcomm_wire::engine::REASON_LOST);
+        process(i, comm, &c, true);
+        return Err(e);
+    }
     process(i, comm, &c, true);
     Ok(Obj::new())
 }

@@ -55,6 +55,8 @@ mod comm;
 mod embed;
 mod error;
 mod events;
+#[cfg(unix)]
+mod fd;
 mod interp;
 mod obj;
 mod poster;
@@ -66,6 +68,8 @@ pub use comm::{code_of, eval_comm};
 pub use embed::Interpreter;
 pub use error::{EvalOutcome, Exception};
 pub use events::{DeleteHook, EventFlags, ExitHandler, Idle, Timer};
+#[cfg(unix)]
+pub use fd::{CloseHandler, FileHandler, errno_message, notifier_can_watch, notifier_fd_limit};
 pub use interp::{Interp, InterpId, InterpRef};
 pub use obj::Obj;
 pub use poster::{Closed, Poster};
