@@ -473,7 +473,7 @@ fn run_requests(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>) {
 
 /// Evaluates one received request and answers it (tcllib's `commExec` for
 /// send/async/command).
-fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
+fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, mut req: Request) {
     let prev_remote = chan.remoteid.replace(Some(req.id.clone()));
     let prev = comm.current.replace(Some(Current {
         chan: chan.name.clone(),
@@ -532,7 +532,7 @@ fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
             Err(e) => Outcome::with_code(Code::from(i64::from(e.code)), e.result),
         }
     } else {
-        i.eval_comm(&req.script)
+        i.eval_comm_owned(std::mem::take(&mut req.script))
     };
     let is_async = comm
         .current

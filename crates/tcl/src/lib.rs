@@ -63,7 +63,7 @@ mod poster;
 pub mod strconv;
 
 pub use channel::{Channel, ChannelHandler};
-pub use comm::{code_of, eval_comm};
+pub use comm::{code_of, comm_command, eval_comm, eval_comm_owned};
 #[cfg(feature = "embed")]
 pub use embed::Interpreter;
 pub use error::{EvalOutcome, Exception};
