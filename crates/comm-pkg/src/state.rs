@@ -26,6 +26,16 @@ const READ_CHUNK: usize = 1 << 20;
 /// cost few system calls.
 const BUFFER_SIZE: &str = "1048576";
 
+/// Output left queued on a closed connection beyond which the C heap is
+/// trimmed once the close is done (see [`tclcomm_tcl::trim_heap`]).
+const TRIM_AFTER: usize = 1 << 20;
+
+/// When, after such a close, the heap is trimmed (milliseconds).
+const TRIM_DELAY_MS: u32 = 100;
+
+/// A request queue longer than this gives its memory back once drained.
+const REQUESTS_KEPT: usize = 1024;
+
 /// The request whose script is running (tcllib's `current,state`), for
 /// `return_async`.
 #[derive(Debug, Clone)]
@@ -160,11 +170,27 @@ impl Chan {
             .unwrap_or_default()
     }
 
+    /// Bytes written to connection `conn` that the operating system has
+    /// not taken yet (in the Tcl channel's buffers): what a peer that does
+    /// not read makes us hold. 0 for an unknown connection.
+    pub(crate) fn queued_bytes(&self, conn: ConnId) -> usize {
+        self.socks
+            .borrow()
+            .get(&conn)
+            .map_or(0, |s| s.channel.output_buffered())
+    }
+
     fn write(&self, conn: ConnId, bytes: &[u8]) {
         let socks = self.socks.borrow();
         let Some(s) = socks.get(&conn) else { return };
+        // Output already waiting means either a flush of ours is pending
+        // (the connection is dirty) or the socket is full and Tcl's
+        // background flush will write everything, this message included,
+        // when it can: flushing now would only try (and fail) again, once
+        // per message.
+        let backlog = s.channel.output_buffered() > 0;
         // Write errors mean the peer is gone; the read side reports the loss.
-        if s.channel.write(bytes).is_ok() {
+        if s.channel.write(bytes).is_ok() && !backlog {
             let mut d = self.dirty.borrow_mut();
             if !d.contains(&conn) {
                 d.push(conn);
@@ -343,7 +369,13 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                 }
             }
             Action::Close { conn } => {
+                let queued = chan.queued_bytes(conn);
                 let s = chan.socks.borrow_mut().remove(&conn);
+                if queued > TRIM_AFTER {
+                    // Tcl frees the buffers once its close is done (after a
+                    // last background flush); then give the memory back.
+                    i.after(TRIM_DELAY_MS, tclcomm_tcl::trim_heap);
+                }
                 if let Some(s) = s {
                     chan.by_name.borrow_mut().remove(&s.name);
                     chan.closed.borrow_mut().insert(conn, s.name.clone());
@@ -457,7 +489,15 @@ fn run_requests(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>) {
     chan.run_scheduled.set(false);
     loop {
         let req = chan.requests.borrow_mut().pop_front();
-        let Some(req) = req else { break };
+        let Some(req) = req else {
+            // A burst of requests (a peer pipelining 100k of them) must
+            // not keep its queue's memory for good.
+            let mut q = chan.requests.borrow_mut();
+            if q.capacity() > REQUESTS_KEPT {
+                q.shrink_to(REQUESTS_KEPT);
+            }
+            break;
+        };
         if chan.requests.borrow().is_empty() {
             // Nothing left for a nested run; let a later arrival schedule one.
         } else if !chan.run_scheduled.get() {
@@ -777,14 +817,24 @@ fn refuse_unwatchable(i: Interp<'_>, comm: &Comm, name: &str) -> bool {
 
 /// `::comm::RStats chan`: the interpreter's socket-layer counters, as a
 /// dict (`unwatchable`: sockets closed because the notifier cannot watch
-/// them; `backoffs`: pauses of a listener after a failed accept).
+/// them; `backoffs`: pauses of a listener after a failed accept; `queued`:
+/// bytes written to the channel's connections and not yet sent).
 pub(crate) fn cmd_stats(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
     want(i, objv, 2, "chan")?;
+    let queued: usize = match comm.chan(&arg(objv, 1)) {
+        Some(c) => {
+            let conns: Vec<ConnId> = c.socks.borrow().keys().copied().collect();
+            conns.into_iter().map(|k| c.queued_bytes(k)).sum()
+        }
+        None => 0,
+    };
     Ok(Obj::list_of([
         "unwatchable",
         &comm.stats.unwatchable.get().to_string(),
         "backoffs",
         &comm.stats.backoffs.get().to_string(),
+        "queued",
+        &queued.to_string(),
     ]))
 }
 

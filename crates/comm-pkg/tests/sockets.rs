@@ -233,3 +233,45 @@ fn local_listens_on_ipv6_loopback() {
     );
     assert_eq!(r.as_deref(), Some("{reply 1 {return -code 0 48}}"));
 }
+
+/// A peer that sends requests and never reads the answers: what waits for
+/// it is reported as `queued` (what the outbound cap will read), and is
+/// gone once the peer is.
+#[test]
+fn queued_bytes_of_a_peer_that_does_not_read() {
+    let srv = Server::start(1024);
+    let addr = local(srv.port);
+    let peer = TcpStream::connect(addr).expect("connect");
+    let mut w = peer.try_clone().expect("clone");
+    let mut reqs = String::from("{3 2} 1\n");
+    for k in 1..=20_000 {
+        reqs.push_str(&format!("{{send {k} {{{{string repeat y 1000}}}}}}\n"));
+    }
+    // 20 MB of answers: more than the socket buffers of both ends hold.
+    w.write_all(reqs.as_bytes()).expect("requests");
+    let queued = |deadline: Instant| -> u64 {
+        let r = served(
+            addr,
+            "dict get [::comm::RStats ::comm::comm] queued",
+            deadline,
+        )
+        .expect("stats served");
+        r.trim_start_matches("{reply 1 {return -code 0 ")
+            .trim_end_matches("}}")
+            .parse()
+            .expect("a count")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut q = 0;
+    while q < 1_000_000 && Instant::now() < deadline {
+        q = queued(deadline);
+    }
+    assert!(q >= 1_000_000, "queued for the non-reader: {q}");
+    drop(w);
+    drop(peer);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while q > 0 && Instant::now() < deadline {
+        q = queued(deadline);
+    }
+    assert_eq!(q, 0, "still queued after the peer went");
+}
