@@ -137,6 +137,13 @@ pub(crate) fn cmd_listen(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result
     if objv.len() != 4 {
         return Err(i.wrong_num_args(objv, 1, "chan local port"));
     }
+    // Sockets are hidden from safe interpreters; this must not be a way
+    // around that.
+    if i.eval("::interp issafe")?.to_bool()? {
+        return Err(Exception::error(
+            "sockets are not available in a safe interpreter",
+        ));
+    }
     let chan = objv[1].to_str().into_owned();
     let local = objv[2].to_bool()?;
     let port = objv[3].to_i64()?;
