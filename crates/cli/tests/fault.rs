@@ -897,12 +897,10 @@ fn flood_rust() {
     flood(start_rust);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9)"]
 fn flood_pkg() {
     flood(start_pkg);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9)"]
 fn flood_serve() {
     flood(start_serve);
 }
@@ -912,12 +910,10 @@ fn non_reader_rust() {
     non_reader(start_rust);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9)"]
 fn non_reader_pkg() {
     non_reader(start_pkg);
 }
 #[test]
-#[ignore = "needs driver-2 protections (issue 9)"]
 fn non_reader_serve() {
     non_reader(start_serve);
 }

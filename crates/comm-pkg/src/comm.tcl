@@ -306,11 +306,18 @@ proc ::comm::commConfigure {chan {force 0} args} {
         set nport $comm($chan,port)
     }
     while {1} {
-        set cmd [list $comm($chan,socketcmd) -server [list ::comm::commIncoming $chan]]
-        if {$comm($chan,local)} {
-            lappend cmd -myaddr $comm(localhost)
+        if {$comm($chan,socketcmd) in {::socket socket} && ![interp issafe]} {
+            # Tcl's own sockets: listened on and accepted in Rust (both
+            # 127.0.0.1 and ::1 with -local 1), still through commIncoming.
+            # (A safe interpreter has no sockets: it gets Tcl's error.)
+            set cmd [list ::comm::RListen $chan $comm($chan,local) $nport]
+        } else {
+            set cmd [list $comm($chan,socketcmd) -server [list ::comm::commIncoming $chan]]
+            if {$comm($chan,local)} {
+                lappend cmd -myaddr $comm(localhost)
+            }
+            lappend cmd $nport
         }
-        lappend cmd $nport
         if {![catch $cmd ret]} {
             break
         }

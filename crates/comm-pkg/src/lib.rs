@@ -32,6 +32,7 @@
 //! [`write_package`] lays out a package directory for `TCLLIBPATH`.
 
 mod glob;
+mod listen;
 mod state;
 
 use std::path::Path;
@@ -92,7 +93,9 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
     interp.create_namespace("::comm")?;
     interp.create_namespace("::tclcomm")?;
     type Cmd = fn(Interp<'_>, &Rc<Comm>, &[Obj]) -> Result<Obj, Exception>;
-    let commands: [(&str, Cmd); 16] = [
+    let commands: [(&str, Cmd); 18] = [
+        ("RListen", listen::cmd_listen),
+        ("RStats", state::cmd_stats),
         ("RHook", state::cmd_hook),
         ("RInterp", state::cmd_interp),
         ("RNew", state::cmd_new),

@@ -31,6 +31,16 @@ const READ_CHUNK: usize = 1 << 20;
 /// cost few system calls.
 const BUFFER_SIZE: &str = "1048576";
 
+/// Output left queued on a closed connection beyond which the C heap is
+/// trimmed once the close is done (see [`tclcomm_tcl::trim_heap`]).
+const TRIM_AFTER: usize = 1 << 20;
+
+/// When, after such a close, the heap is trimmed (milliseconds).
+const TRIM_DELAY_MS: u32 = 100;
+
+/// A request queue longer than this gives its memory back once drained.
+const REQUESTS_KEPT: usize = 1024;
+
 /// The request whose script is running (tcllib's `current,state`), for
 /// `return_async`.
 #[derive(Debug, Clone)]
@@ -61,6 +71,23 @@ pub(crate) struct Comm {
     current: RefCell<Option<Current>>,
     futures: RefCell<HashMap<String, Future>>,
     next_future: Cell<u64>,
+    /// The buffer sockets are read into (see [`on_readable`]).
+    read_buf: RefCell<Vec<u8>>,
+    /// Listeners of channels using Tcl's `socket`, by channel name.
+    pub(crate) listeners: RefCell<HashMap<String, Rc<crate::listen::Listener>>>,
+    /// Counters `::comm::RStats` reports.
+    pub(crate) stats: Stats,
+}
+
+/// What the socket layer had to refuse, per interpreter.
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Sockets closed at once because the Tcl notifier cannot watch their
+    /// descriptor (at or above `FD_SETSIZE` on Tcl 8.6).
+    pub(crate) unwatchable: Cell<u64>,
+    /// Times a listener stopped accepting for a while after `accept`
+    /// failed (out of descriptors or memory).
+    pub(crate) backoffs: Cell<u64>,
 }
 
 struct Sock {
@@ -104,6 +131,9 @@ pub(crate) struct Chan {
     last_async: RefCell<Option<(String, Obj)>>,
     /// The Tcl timer armed for the engine's next deadline, and that deadline.
     timer: RefCell<Option<(Instant, Timer)>>,
+    /// Connections dropped for not reading: at their Close, what is queued
+    /// for them is thrown away rather than flushed.
+    discard: RefCell<Vec<ConnId>>,
 }
 
 /// The bit of hook `event` in [`Chan::hooks`].
@@ -139,6 +169,7 @@ impl Chan {
             has_interp: Cell::new(false),
             last_async: RefCell::default(),
             timer: RefCell::default(),
+            discard: RefCell::default(),
         }
     }
 
@@ -157,14 +188,40 @@ impl Chan {
             .unwrap_or_default()
     }
 
+    /// Bytes written to connection `conn` that the operating system has
+    /// not taken yet (in the Tcl channel's buffers): what a peer that does
+    /// not read makes us hold. 0 for an unknown connection.
+    pub(crate) fn queued_bytes(&self, conn: ConnId) -> usize {
+        self.socks
+            .borrow()
+            .get(&conn)
+            .map_or(0, |s| s.channel.output_buffered())
+    }
+
     fn write(&self, conn: ConnId, bytes: &[u8]) {
         let socks = self.socks.borrow();
         let Some(s) = socks.get(&conn) else { return };
+        // Output already waiting means either a flush of ours is pending
+        // (the connection is dirty) or the socket is full and Tcl's
+        // background flush will write everything, this message included,
+        // when it can: flushing now would only try (and fail) again, once
+        // per message.
+        let backlog = s.channel.output_buffered() > 0;
         // Write errors mean the peer is gone; the read side reports the loss.
-        if s.channel.write(bytes).is_ok() {
+        if s.channel.write(bytes).is_ok() && !backlog {
             let mut d = self.dirty.borrow_mut();
             if !d.contains(&conn) {
                 d.push(conn);
+            }
+        }
+        if backlog {
+            // The peer is behind: the engine decides whether it reads at
+            // all. If not, its connection is dropped and what Tcl holds for
+            // it discarded at the Close.
+            let queued = s.channel.output_buffered();
+            drop(socks);
+            if !self.engine.borrow_mut().outbound(conn, queued) {
+                self.discard.borrow_mut().push(conn);
             }
         }
     }
@@ -217,6 +274,10 @@ impl Comm {
     /// Drops every channel's sockets without talking to Tcl beyond removing
     /// handlers (used when the interpreter goes away).
     fn forget_all(&self) {
+        let names: Vec<String> = self.listeners.borrow().keys().cloned().collect();
+        for n in names {
+            crate::listen::unlisten(self, &n);
+        }
         let chans: Vec<Rc<Chan>> = self.chans.borrow_mut().drain().map(|(_, c)| c).collect();
         for c in chans {
             c.cancel_timer();
@@ -325,14 +386,31 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                 }
             }
             Action::Close { conn } => {
+                let queued = chan.queued_bytes(conn);
                 let s = chan.socks.borrow_mut().remove(&conn);
+                if queued > TRIM_AFTER {
+                    // Tcl frees the buffers once its close is done (after a
+                    // last background flush); then give the memory back.
+                    i.after(TRIM_DELAY_MS, tclcomm_tcl::trim_heap);
+                }
                 if let Some(s) = s {
                     chan.by_name.borrow_mut().remove(&s.name);
                     chan.closed.borrow_mut().insert(conn, s.name.clone());
                     if let Some(h) = s.handler {
                         s.channel.remove_handler(h);
                     }
-                    let _ = s.channel.flush();
+                    let discard = {
+                        let mut d = chan.discard.borrow_mut();
+                        let at = d.iter().position(|c| *c == conn);
+                        at.map(|at| d.swap_remove(at)).is_some()
+                    };
+                    if discard {
+                        // A background flush to a peer that never reads
+                        // would hold the buffers for good.
+                        s.channel.shutdown_socket();
+                    } else {
+                        let _ = s.channel.flush();
+                    }
                     let _ = s.channel.close();
                 }
             }
@@ -457,7 +535,15 @@ fn run_requests(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>) {
     chan.run_scheduled.set(false);
     loop {
         let req = chan.requests.borrow_mut().pop_front();
-        let Some(req) = req else { break };
+        let Some(req) = req else {
+            // A burst of requests (a peer pipelining 100k of them) must
+            // not keep its queue's memory for good.
+            let mut q = chan.requests.borrow_mut();
+            if q.capacity() > REQUESTS_KEPT {
+                q.shrink_to(REQUESTS_KEPT);
+            }
+            break;
+        };
         if chan.requests.borrow().is_empty() {
             // Nothing left for a nested run; let a later arrival schedule one.
         } else if !chan.run_scheduled.get() {
@@ -473,7 +559,7 @@ fn run_requests(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>) {
 
 /// Evaluates one received request and answers it (tcllib's `commExec` for
 /// send/async/command).
-fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
+fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, mut req: Request) {
     let prev_remote = chan.remoteid.replace(Some(req.id.clone()));
     let prev = comm.current.replace(Some(Current {
         chan: chan.name.clone(),
@@ -532,7 +618,7 @@ fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, req: Request) {
             Err(e) => Outcome::with_code(Code::from(i64::from(e.code)), e.result),
         }
     } else {
-        i.eval_comm(&req.script)
+        i.eval_comm_owned(std::mem::take(&mut req.script))
     };
     let is_async = comm
         .current
@@ -631,6 +717,7 @@ pub(crate) fn cmd_destroy(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resul
         process(i, comm, &c, true);
         c.cancel_timer();
     }
+    crate::listen::unlisten(comm, &name);
     comm.chans.borrow_mut().remove(&name);
     Ok(Obj::new())
 }
@@ -758,6 +845,46 @@ fn register_sock(
     Ok(())
 }
 
+/// Whether the Tcl notifier cannot watch the socket `name` (asking it to
+/// would abort the process: Tcl 8.6's `FD_SET`); if so it is closed here
+/// and counted.
+fn refuse_unwatchable(i: Interp<'_>, comm: &Comm, name: &str) -> bool {
+    let Ok(channel) = i.channel(name) else {
+        return false;
+    };
+    match channel.os_handle() {
+        Some(fd) if !tclcomm_tcl::notifier_can_watch(fd) => {
+            comm.stats.unwatchable.set(comm.stats.unwatchable.get() + 1);
+            let _ = channel.close();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `::comm::RStats chan`: the interpreter's socket-layer counters, as a
+/// dict (`unwatchable`: sockets closed because the notifier cannot watch
+/// them; `backoffs`: pauses of a listener after a failed accept; `queued`:
+/// bytes written to the channel's connections and not yet sent).
+pub(crate) fn cmd_stats(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "chan")?;
+    let queued: usize = match comm.chan(&arg(objv, 1)) {
+        Some(c) => {
+            let conns: Vec<ConnId> = c.socks.borrow().keys().copied().collect();
+            conns.into_iter().map(|k| c.queued_bytes(k)).sum()
+        }
+        None => 0,
+    };
+    Ok(Obj::list_of([
+        "unwatchable",
+        &comm.stats.unwatchable.get().to_string(),
+        "backoffs",
+        &comm.stats.backoffs.get().to_string(),
+        "queued",
+        &queued.to_string(),
+    ]))
+}
+
 /// `::comm::RConnected chan id fid`: a new outgoing connection.
 pub(crate) fn cmd_connected(
     i: Interp<'_>,
@@ -770,6 +897,12 @@ pub(crate) fn cmd_connected(
     // Configure before the engine knows the connection: a bad channel name
     // must not leave a connection behind.
     i.channel(&fid)?;
+    if refuse_unwatchable(i, comm, &fid) {
+        return Err(Exception::with_errorcode(
+            "POSIX EMFILE {too many open files}",
+            "couldn't open socket: too many open files",
+        ));
+    }
     let conn = c.engine.borrow_mut().outgoing(Id::from_text(arg(objv, 2)));
     if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
         c.engine.borrow_mut().close_conn(conn, Loss::Closed);
@@ -786,6 +919,10 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
     let c = comm.chan_or_err(&arg(objv, 1))?;
     let fid = arg(objv, 2);
     let channel = i.channel(&fid)?;
+    if refuse_unwatchable(i, comm, &fid) {
+        // Counted, not reported: a flood must not flood stderr too.
+        return Ok(Obj::new());
+    }
     let local = channel.cget("-sockname").unwrap_or_default();
     let local = Obj::string(&local)
         .list_index(0)
@@ -795,34 +932,67 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
         .unwrap_or_default();
     drop(channel);
     let port: u16 = arg(objv, 4).parse().unwrap_or(0);
+    // At the connection cap the engine may refuse it at once: its Close,
+    // carried out by `process` below, closes the registered socket.
     let conn =
         c.engine
             .borrow_mut()
             .accepted(&arg(objv, 3), port, &local, std::time::Instant::now());
-    register_sock(i, comm, &c, conn, &fid)?;
+    if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
+        c.engine.borrow_mut().close_conn(conn, Loss::Closed);
+        process(i, comm, &c, true);
+        return Err(e);
+    }
     process(i, comm, &c, true);
     Ok(Obj::new())
 }
 
-/// Reads what the socket has (bounded per event); returns whether the
-/// connection ended.
-fn read_available(s: &Sock, buf: &mut Vec<u8>) -> bool {
-    if !s.raw {
-        loop {
-            match s.channel.read_chars(READ_CHUNK) {
-                Ok(t) if t.is_empty() => return s.channel.eof(),
-                Ok(t) => buf.extend_from_slice(t.as_bytes()),
-                Err(_) => return true,
-            }
-        }
-    }
+/// The most bytes taken from one socket in one readable event before the
+/// other sockets get their turn (the rest stays for the next event).
+const READ_PER_EVENT: usize = 64 * READ_CHUNK;
+
+/// Reads what the socket has (bounded per event) into `buf`, one chunk
+/// at a time, handing each chunk to the engine; returns whether the
+/// connection ended. `buf` is reused from event to event: only its length
+/// changes, so no read allocates or copies a buffer once it has grown to
+/// [`READ_CHUNK`].
+fn read_available(chan: &Chan, conn: ConnId, buf: &mut Vec<u8>) -> bool {
+    let mut total = 0;
     loop {
-        match s.channel.read_raw(buf, READ_CHUNK) {
-            Ok(0) => return s.channel.eof(),
-            // More stays for the next readable event.
-            Ok(_) if buf.len() >= 64 * READ_CHUNK => return false,
-            Ok(_) => {}
-            Err(_) => return true,
+        buf.clear();
+        let (n, eof) = {
+            let socks = chan.socks.borrow();
+            let Some(s) = socks.get(&conn) else {
+                return false;
+            };
+            if !s.raw {
+                match s.channel.read_chars(READ_CHUNK) {
+                    Ok(t) if t.is_empty() => (0, s.channel.eof()),
+                    Ok(t) => {
+                        buf.extend_from_slice(t.as_bytes());
+                        (buf.len(), false)
+                    }
+                    Err(_) => (0, true),
+                }
+            } else {
+                match s.channel.read_raw(buf, READ_CHUNK) {
+                    Ok(0) => (0, s.channel.eof()),
+                    Ok(n) => (n, false),
+                    Err(_) => (0, true),
+                }
+            }
+        };
+        if n == 0 {
+            return eof;
+        }
+        chan.engine.borrow_mut().received(conn, buf);
+        total += n;
+        // A short read drained the socket (and the channel's buffer): a
+        // second read would only fail with EAGAIN. A stacked channel
+        // (TLS) may hold decoded data back, so it is read until empty.
+        let raw = chan.socks.borrow().get(&conn).is_some_and(|s| s.raw);
+        if (raw && n < READ_CHUNK) || total >= READ_PER_EVENT {
+            return false;
         }
     }
 }
@@ -831,20 +1001,15 @@ fn on_readable(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>, conn: ConnId) 
     let (Some(i), Some(comm), Some(chan)) = (ir.get(), wc.upgrade(), wch.upgrade()) else {
         return;
     };
-    let mut buf = Vec::new();
     let eof = {
-        let socks = chan.socks.borrow();
-        let Some(s) = socks.get(&conn) else { return };
-        read_available(s, &mut buf)
+        // One buffer for every socket of the interpreter: reads do not
+        // nest (nothing here evaluates Tcl), and one grown buffer is all
+        // the read path holds however many connections there are.
+        let mut buf = comm.read_buf.borrow_mut();
+        read_available(&chan, conn, &mut buf)
     };
-    {
-        let mut e = chan.engine.borrow_mut();
-        if !buf.is_empty() {
-            e.received(conn, &buf);
-        }
-        if eof {
-            e.closed(conn);
-        }
+    if eof {
+        chan.engine.borrow_mut().closed(conn);
     }
     process(i, &comm, &chan, true);
 }

@@ -63,7 +63,7 @@ impl Channel {
         &self.name
     }
 
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(Interp<'_>, sys::Tcl_Channel) -> Result<T, Exception>,
     ) -> Result<T, Exception> {

@@ -7,7 +7,7 @@ use tclcomm_wire::{Code, Outcome};
 use crate::{Interp, Obj};
 
 /// The evaluation step of tcllib `comm::commExec` (comm 4.7, main-interp
-/// case), verbatim:
+/// case):
 ///
 /// ```tcl
 /// set thecmd [concat [list uplevel \#0] $buffer]
@@ -15,11 +15,13 @@ use crate::{Interp, Obj};
 /// ```
 ///
 /// followed by what `commSendReply` reads (`global errorInfo errorCode`).
+/// The `concat` is done in Rust ([`comm_command`]), so that a big script
+/// is not held as both `$buffer` and `$thecmd` while it runs; the lambda
+/// gets `$thecmd` and runs the rest verbatim.
 /// Running the same bytecode shape (a compiled `catch` of a non-literal
 /// script inside a procedure body) makes Tcl produce the same `errorInfo`
 /// frames, down to `invoked from within "catch $thecmd ret"`.
-const LAMBDA: &str = r#"{buffer} {
-    set thecmd [concat [list uplevel \#0] $buffer]
+const LAMBDA: &str = r#"{thecmd} {
     set err    [catch $thecmd ret]
     if {$err == 1} {
         global errorInfo errorCode
@@ -60,6 +62,35 @@ struct Lambda(Obj);
 /// which is byte-identical for payloads built with `list` (every comm
 /// sender) and only changes the quoting shown in `errorInfo` otherwise.
 pub fn eval_comm(interp: Interp<'_>, fragments: &[String]) -> Outcome {
+    run_command(interp, comm_command(fragments))
+}
+
+/// [`eval_comm`] taking the fragments by value: they are freed once the
+/// command is built, before it runs, so that a big script is held once
+/// less during its evaluation.
+pub fn eval_comm_owned(interp: Interp<'_>, fragments: Vec<String>) -> Outcome {
+    let thecmd = comm_command(&fragments);
+    drop(fragments);
+    run_command(interp, thecmd)
+}
+
+/// tcllib's `concat [list uplevel \#0] $buffer` for `$buffer` the list of
+/// the fragments as received: `concat` trims each argument and joins the
+/// non-empty ones with a space, and a formatted list neither starts nor
+/// ends with (unescaped) white space, so this is `uplevel #0` followed by
+/// the list, if it is not empty.
+pub fn comm_command(fragments: &[String]) -> String {
+    let size: usize = fragments.iter().map(|f| f.len() + 3).sum();
+    let mut thecmd = String::with_capacity(11 + size + size / 8);
+    thecmd.push_str("uplevel #0");
+    if !fragments.is_empty() {
+        thecmd.push(' ');
+        tclcomm_wire::list::format_list_into(fragments, &mut thecmd);
+    }
+    thecmd
+}
+
+fn run_command(interp: Interp<'_>, thecmd: String) -> Outcome {
     let lambda = match interp.assoc_data::<Lambda>(CACHE_KEY) {
         Some(l) => l,
         None => {
@@ -68,10 +99,14 @@ pub fn eval_comm(interp: Interp<'_>, fragments: &[String]) -> Outcome {
             l
         }
     };
-    // A pure string, not a list: `concat` then joins trimmed strings, as it
-    // does for tcllib's `$buffer` taken from the received message.
-    let buffer = Obj::string(&Obj::list_of(fragments).to_str());
-    let r = interp.eval_objv(&[Obj::string("::apply"), lambda.0.clone(), buffer]);
+    // A pure string, not a list, as tcllib's `$thecmd` (a `concat` of
+    // strings): `catch` compiles it as a script.
+    let thecmd = {
+        let obj = Obj::string(&thecmd);
+        drop(thecmd);
+        obj
+    };
+    let r = interp.eval_objv(&[Obj::string("::apply"), lambda.0.clone(), thecmd]);
     match r {
         Ok(list) => outcome_of(&list),
         // Only if `apply` itself failed (e.g. redefined by a script).
@@ -110,5 +145,10 @@ impl Interp<'_> {
     /// [`eval_comm`] as a method.
     pub fn eval_comm(&self, fragments: &[String]) -> Outcome {
         eval_comm(*self, fragments)
+    }
+
+    /// [`eval_comm_owned`] as a method.
+    pub fn eval_comm_owned(&self, fragments: Vec<String>) -> Outcome {
+        eval_comm_owned(*self, fragments)
     }
 }

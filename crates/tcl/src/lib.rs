@@ -55,17 +55,39 @@ mod comm;
 mod embed;
 mod error;
 mod events;
+#[cfg(unix)]
+mod fd;
 mod interp;
 mod obj;
 mod poster;
 pub mod strconv;
 
 pub use channel::{Channel, ChannelHandler};
-pub use comm::{code_of, eval_comm};
+pub use comm::{code_of, comm_command, eval_comm, eval_comm_owned};
 #[cfg(feature = "embed")]
 pub use embed::Interpreter;
 pub use error::{EvalOutcome, Exception};
 pub use events::{DeleteHook, EventFlags, ExitHandler, Idle, Timer};
+#[cfg(unix)]
+pub use fd::{CloseHandler, FileHandler, errno_message, notifier_can_watch, notifier_fd_limit};
 pub use interp::{Interp, InterpId, InterpRef};
 pub use obj::Obj;
 pub use poster::{Closed, Poster};
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" {
+    fn malloc_trim(pad: usize) -> std::ffi::c_int;
+}
+
+/// Hands the C heap's free memory back to the operating system (glibc's
+/// `malloc_trim(0)`; a no-op elsewhere). Tcl's channel buffers and
+/// objects live in that heap: after a burst (a peer that did not read
+/// megabytes of answers, then went) the freed memory stays mapped,
+/// between live allocations, until trimmed.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages; any thread may call it.
+    unsafe {
+        malloc_trim(0);
+    }
+}

@@ -72,6 +72,7 @@ pub type Tcl_IdleProc = unsafe extern "C" fn(ClientData);
 pub type Tcl_TimerProc = unsafe extern "C" fn(ClientData);
 pub type Tcl_ChannelProc = unsafe extern "C" fn(ClientData, c_int);
 pub type Tcl_FileProc = unsafe extern "C" fn(ClientData, c_int);
+pub type Tcl_CloseProc = unsafe extern "C" fn(ClientData);
 pub type Tcl_InterpDeleteProc = unsafe extern "C" fn(ClientData, *mut Tcl_Interp);
 pub type Tcl_NamespaceDeleteProc = unsafe extern "C" fn(ClientData);
 
@@ -200,11 +201,13 @@ tcl_api! {
     [80]  fn Tcl_CancelIdleCall(proc_: Tcl_IdleProc, cd: ClientData);
     [81]  fn Tcl_Close(interp: *mut Tcl_Interp, chan: Tcl_Channel) -> c_int;
     [89]  fn Tcl_CreateChannelHandler(chan: Tcl_Channel, mask: c_int, proc_: Tcl_ChannelProc, cd: ClientData);
+    [90]  fn Tcl_CreateCloseHandler(chan: Tcl_Channel, proc_: Tcl_CloseProc, cd: ClientData);
     [93]  fn Tcl_CreateExitHandler(proc_: Tcl_ExitProc, cd: ClientData);
     [96]  fn Tcl_CreateObjCommand(interp: *mut Tcl_Interp, name: *const c_char, proc_: Tcl_ObjCmdProc, cd: ClientData, delete: Option<Tcl_CmdDeleteProc>) -> Tcl_Command;
     [98]  fn Tcl_CreateTimerHandler(ms: c_int, proc_: Tcl_TimerProc, cd: ClientData) -> Tcl_TimerToken;
     [100] fn Tcl_DeleteAssocData(interp: *mut Tcl_Interp, name: *const c_char);
     [101] fn Tcl_DeleteChannelHandler(chan: Tcl_Channel, proc_: Tcl_ChannelProc, cd: ClientData);
+    [102] fn Tcl_DeleteCloseHandler(chan: Tcl_Channel, proc_: Tcl_CloseProc, cd: ClientData);
     [103] fn Tcl_DeleteCommand(interp: *mut Tcl_Interp, name: *const c_char) -> c_int;
     [107] fn Tcl_DeleteExitHandler(proc_: Tcl_ExitProc, cd: ClientData);
     [110] fn Tcl_DeleteInterp(interp: *mut Tcl_Interp);
@@ -215,11 +218,13 @@ tcl_api! {
     [120] fn Tcl_DStringFree(ds: *mut Tcl_DString);
     [122] fn Tcl_DStringInit(ds: *mut Tcl_DString);
     [126] fn Tcl_Eof(chan: Tcl_Channel) -> c_int;
+    [128] fn Tcl_ErrnoMsg(err: c_int) -> *const c_char;
     [133] fn Tcl_Exit(status: c_int);
     [143] fn Tcl_Finalize();
     [146] fn Tcl_Flush(chan: Tcl_Channel) -> c_int;
     [150] fn Tcl_GetAssocData(interp: *mut Tcl_Interp, name: *const c_char, proc_: *mut Option<Tcl_InterpDeleteProc>) -> ClientData;
     [151] fn Tcl_GetChannel(interp: *mut Tcl_Interp, name: *const c_char, mode: *mut c_int) -> Tcl_Channel;
+    [153] fn Tcl_GetChannelHandle(chan: Tcl_Channel, direction: c_int, handle: *mut ClientData) -> c_int;
     [156] fn Tcl_GetChannelName(chan: Tcl_Channel) -> *const c_char;
     [157] fn Tcl_GetChannelOption(interp: *mut Tcl_Interp, chan: Tcl_Channel, option: *const c_char, ds: *mut Tcl_DString) -> c_int;
     [161] fn Tcl_GetErrno() -> c_int;
@@ -227,8 +232,10 @@ tcl_api! {
     [180] fn Tcl_Init(interp: *mut Tcl_Interp) -> c_int;
     [182] fn Tcl_InputBlocked(chan: Tcl_Channel) -> c_int;
     [184] fn Tcl_InterpDeleted(interp: *mut Tcl_Interp) -> c_int;
+    [191] fn Tcl_MakeTcpClientChannel(sock: ClientData) -> Tcl_Channel;
     [201] fn Tcl_Preserve(cd: ClientData);
     [206] fn Tcl_Read(chan: Tcl_Channel, buf: *mut c_char, to_read: c_int) -> c_int;
+    [210] fn Tcl_RegisterChannel(interp: *mut Tcl_Interp, chan: Tcl_Channel);
     [216] fn Tcl_Release(cd: ClientData);
     [217] fn Tcl_ResetResult(interp: *mut Tcl_Interp);
     [223] fn Tcl_SetAssocData(interp: *mut Tcl_Interp, name: *const c_char, proc_: Option<Tcl_InterpDeleteProc>, cd: ClientData);
@@ -256,6 +263,7 @@ tcl_api! {
     [380] fn Tcl_GetCharLength(obj: *mut Tcl_Obj) -> c_int;
     [394] fn Tcl_ReadRaw(chan: Tcl_Channel, dst: *mut c_char, to_read: c_int) -> c_int;
     [395] fn Tcl_WriteRaw(chan: Tcl_Channel, src: *const c_char, len: c_int) -> c_int;
+    [479] fn Tcl_OutputBuffered(chan: Tcl_Channel) -> c_int;
     [487] fn Tcl_GetWideIntFromObj(interp: *mut Tcl_Interp, obj: *mut Tcl_Obj, out: *mut i64) -> c_int;
     [488] fn Tcl_NewWideIntObj(value: i64) -> *mut Tcl_Obj;
     [494] fn Tcl_DictObjPut(interp: *mut Tcl_Interp, dict: *mut Tcl_Obj, key: *mut Tcl_Obj, value: *mut Tcl_Obj) -> c_int;

@@ -123,6 +123,11 @@ const ABSORB_MIN: usize = 256;
 /// How many bytes `Framer::absorb` scans, validates and moves at a time.
 const PIECE: usize = 1024;
 
+/// The largest buffer [`Framer::recycle`] keeps: a connection that once
+/// received a huge message must not hold that much memory for good (nor
+/// while that message is being evaluated).
+const SPARE_MAX: usize = 16 << 20;
+
 impl Default for Framer {
     fn default() -> Self {
         Framer::new(DEFAULT_MAX_MESSAGE)
@@ -269,9 +274,13 @@ impl Framer {
     /// its owner is done with it: its buffer is cleared and kept (the larger
     /// one if a spare is already held) to receive a later word, so that
     /// large messages reuse memory instead of allocating and faulting in
-    /// fresh pages every time. A framer holds at most one spare buffer.
+    /// fresh pages every time. A framer holds at most one spare buffer, of
+    /// at most 16 MiB (a larger word's buffer is freed).
     pub fn recycle(&mut self, word: String) {
-        if self.failed.is_none() && word.capacity() > self.spare.capacity() {
+        if self.failed.is_none()
+            && word.capacity() > self.spare.capacity()
+            && word.capacity() <= SPARE_MAX
+        {
             let mut word = word;
             word.clear();
             self.spare = word;
