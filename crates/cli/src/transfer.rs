@@ -650,3 +650,158 @@ mod tests {
         }
     }
 }
+
+/// A reader of `left` bytes of a fixed pattern, without holding them: the
+/// benchmark's data, so that memory stays flat whatever the size.
+struct Pattern {
+    left: u64,
+    block: Vec<u8>,
+}
+
+impl Pattern {
+    fn new(size: u64) -> Pattern {
+        Pattern {
+            left: size,
+            block: (0..256 * 1024).map(|i| (i * 7 + i / 256) as u8).collect(),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Pattern {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = (buf.remaining() as u64)
+            .min(self.left)
+            .min(self.block.len() as u64) as usize;
+        buf.put_slice(&self.block[..n]);
+        self.left -= n as u64;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The peak resident memory of this process so far (VmHWM), in MB.
+fn peak_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Plain TCP: the same loop as `transmit` (256 KiB reads, write_all) on a
+/// bare socket, received into a 256 KiB buffer and dropped.
+async fn plain_copy(size: u64) -> std::io::Result<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = l.local_addr()?.port();
+    let start = std::time::Instant::now();
+    let rx = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        Ok::<u64, std::io::Error>(total)
+    });
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.set_nodelay(true)?;
+    let mut src = Pattern::new(size);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = src.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        s.write_all(&buf[..n]).await?;
+    }
+    s.shutdown().await?;
+    let got = rx.await.map_err(std::io::Error::other)??;
+    if got != size {
+        return Err(std::io::Error::other(format!(
+            "plain copy: {got} of {size} bytes"
+        )));
+    }
+    Ok(start.elapsed())
+}
+
+/// The same bytes through `Connector` + `transmit`/`receive` (progress on).
+async fn transfer_copy(size: u64) -> Result<Duration, TransferError> {
+    let l = Connector::passive(0).loopback().listen().await?;
+    let port = l.port();
+    let start = std::time::Instant::now();
+    let rx = tokio::spawn(async move {
+        let s = l.accept().await?;
+        let (progress, _seen) = Progress::watch();
+        let mut sink = tokio::io::sink();
+        transfer::receive(s, Sink::Writer(&mut sink), progress).await
+    });
+    let s = Connector::active("127.0.0.1", port).connect().await?;
+    let (progress, _seen) = Progress::watch();
+    let mut src = Pattern::new(size);
+    transfer::transmit(s, Source::Reader(&mut src), progress).await?;
+    let got = rx
+        .await
+        .map_err(|e| TransferError::Local(std::io::Error::other(e)))??;
+    if got != size {
+        return Err(TransferError::Local(std::io::Error::other(format!(
+            "transfer: {got} of {size} bytes"
+        ))));
+    }
+    Ok(start.elapsed())
+}
+
+/// `tclcomm bench --transfer MB`: the transfer connection against plain
+/// TCP (best of 3 runs each, alternated), and peak memory after a quarter
+/// of the size and after the full size (flat when the data is streamed).
+pub(crate) fn bench(mb: u64) -> Outcome {
+    if mb == 0 {
+        return Err(Failure::comm("tclcomm: --transfer needs a size above 0 MB"));
+    }
+    let size = mb << 20;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::local(format!("tclcomm: cannot start the runtime: {e}")))?;
+    rt.block_on(async {
+        let fail = |e: String| Failure::local(format!("tclcomm: bench: {e}"));
+        let before = peak_mb();
+        transfer_copy((size / 4).max(1))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let quarter = peak_mb();
+        let (mut plain, mut ours) = (Duration::MAX, Duration::MAX);
+        for _ in 0..3 {
+            plain = plain.min(plain_copy(size).await.map_err(|e| fail(e.to_string()))?);
+            ours = ours.min(transfer_copy(size).await.map_err(|e| fail(e.to_string()))?);
+        }
+        let full = peak_mb();
+        let rate = |d: Duration| size as f64 / d.as_secs_f64() / 1e6;
+        let mem = |m: Option<f64>| m.map_or("?".to_string(), |m| format!("{m:.1} MB"));
+        println!("| workload | plain TCP | transfer connection | ratio |");
+        println!("|---|---:|---:|---:|");
+        println!(
+            "| {mb} MB over loopback (best of 3) | {:.3} s ({:.0} MB/s) | {:.3} s ({:.0} MB/s) | {:.2}× |",
+            plain.as_secs_f64(),
+            rate(plain),
+            ours.as_secs_f64(),
+            rate(ours),
+            plain.as_secs_f64() / ours.as_secs_f64()
+        );
+        println!(
+            "peak memory (VmHWM): at start {}, after {} MB {}, after {mb} MB {}",
+            mem(before),
+            mb / 4,
+            mem(quarter),
+            mem(full)
+        );
+        Ok(())
+    })
+}

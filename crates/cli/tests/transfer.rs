@@ -440,3 +440,13 @@ fn certs(dir: &Path) -> PathBuf {
     }
     dir
 }
+
+#[test]
+fn bench_transfer_row() {
+    let r = run_with(&["bench", "--transfer", "8"], b"", LIMIT);
+    ok(&r);
+    let out = r.out();
+    assert!(out.contains("| 8 MB over loopback (best of 3) |"), "{out}");
+    assert!(out.contains("peak memory (VmHWM)"), "{out}");
+    assert_eq!(run(&["bench", "--transfer", "0"]).code, Some(2));
+}
