@@ -607,50 +607,6 @@ pub(crate) fn run_cp(args: CpArgs, verbose: u8) -> Outcome {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{Place, host_port, place};
-
-    #[test]
-    fn places() {
-        let remote = |t: &str| match place(t) {
-            Ok(Place::Remote { id, host, path }) => Some((id.to_string(), host, path)),
-            _ => None,
-        };
-        assert_eq!(
-            remote("4500:/tmp/x"),
-            Some(("4500".into(), "127.0.0.1".into(), "/tmp/x".into()))
-        );
-        assert_eq!(
-            remote("localhost:4500:x:y"),
-            Some(("4500 localhost".into(), "localhost".into(), "x:y".into()))
-        );
-        assert_eq!(
-            remote("[::1]:4500:/tmp/x"),
-            Some(("4500 ::1".into(), "::1".into(), "/tmp/x".into()))
-        );
-        for local in ["/tmp/x", "./4500:x", "file", "a:b", "-", "..:1:x"] {
-            assert_eq!(
-                place(local).ok(),
-                Some(Place::Local(local.into())),
-                "{local}"
-            );
-        }
-        assert!(place("4500:").is_err());
-        assert!(place("0:/x").is_err());
-    }
-
-    #[test]
-    fn host_ports() {
-        assert_eq!(host_port("4500").ok(), Some(("127.0.0.1".into(), 4500)));
-        assert_eq!(host_port("h:4500").ok(), Some(("h".into(), 4500)));
-        assert_eq!(host_port("[::1]:4500").ok(), Some(("::1".into(), 4500)));
-        for bad in ["", "x", "h:", ":1", "::1:4500", "h:0", "h:70000"] {
-            assert!(host_port(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 /// A reader of `left` bytes of a fixed pattern, without holding them: the
 /// benchmark's data, so that memory stays flat whatever the size.
 struct Pattern {
@@ -804,4 +760,48 @@ pub(crate) fn bench(mb: u64) -> Outcome {
         );
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Place, host_port, place};
+
+    #[test]
+    fn places() {
+        let remote = |t: &str| match place(t) {
+            Ok(Place::Remote { id, host, path }) => Some((id.to_string(), host, path)),
+            _ => None,
+        };
+        assert_eq!(
+            remote("4500:/tmp/x"),
+            Some(("4500".into(), "127.0.0.1".into(), "/tmp/x".into()))
+        );
+        assert_eq!(
+            remote("localhost:4500:x:y"),
+            Some(("4500 localhost".into(), "localhost".into(), "x:y".into()))
+        );
+        assert_eq!(
+            remote("[::1]:4500:/tmp/x"),
+            Some(("4500 ::1".into(), "::1".into(), "/tmp/x".into()))
+        );
+        for local in ["/tmp/x", "./4500:x", "file", "a:b", "-", "..:1:x"] {
+            assert_eq!(
+                place(local).ok(),
+                Some(Place::Local(local.into())),
+                "{local}"
+            );
+        }
+        assert!(place("4500:").is_err());
+        assert!(place("0:/x").is_err());
+    }
+
+    #[test]
+    fn host_ports() {
+        assert_eq!(host_port("4500").ok(), Some(("127.0.0.1".into(), 4500)));
+        assert_eq!(host_port("h:4500").ok(), Some(("h".into(), 4500)));
+        assert_eq!(host_port("[::1]:4500").ok(), Some(("::1".into(), 4500)));
+        for bad in ["", "x", "h:", ":1", "::1:4500", "h:0", "h:70000"] {
+            assert!(host_port(bad).is_err(), "{bad}");
+        }
+    }
 }
