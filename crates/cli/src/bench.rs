@@ -34,6 +34,11 @@ pub(crate) struct Args {
     /// Where to write bench.md (the table) and bench.svg (the chart).
     #[arg(long, value_name = "DIR", default_value = "target/bench")]
     out: PathBuf,
+
+    /// Instead: MB megabytes through a transfer connection (tclcomm
+    /// transmit/receive) against a plain TCP copy, and peak memory.
+    #[arg(long, value_name = "MB")]
+    transfer: Option<u64>,
 }
 
 /// One workload, with its size.
@@ -159,6 +164,9 @@ struct Bounds {
 
 /// Runs `tclcomm bench`.
 pub(crate) fn run(args: Args) -> Outcome {
+    if let Some(mb) = args.transfer {
+        return crate::transfer::bench(mb);
+    }
     let works: Vec<Work> = if args.quick {
         vec![
             Work::Sync(200),

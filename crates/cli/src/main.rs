@@ -16,6 +16,7 @@ mod id;
 mod send;
 mod serve;
 mod tcl_package;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -129,6 +130,15 @@ enum Command {
     /// Afterwards `lappend auto_path DIR; package require comm` loads it.
     #[command(name = "tcl-package", after_help = EXIT_CODES)]
     TclPackage(tcl_package::Args),
+    /// Send a file to a peer over a transfer connection (tcllib's transfer::transmitter).
+    #[command(after_help = EXIT_CODES)]
+    Transmit(transfer::TransmitArgs),
+    /// Receive a file from a peer over a transfer connection (tcllib's transfer::receiver).
+    #[command(after_help = EXIT_CODES)]
+    Receive(transfer::ReceiveArgs),
+    /// Copy a file into or out of a running Tcl application: `cp FILE ID:PATH`, `cp ID:PATH FILE`.
+    #[command(after_help = EXIT_CODES)]
+    Cp(transfer::CpArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -155,6 +165,9 @@ fn main() -> ExitCode {
         Command::Attach(args) => attach::run(args),
         Command::Bench(args) => bench::run(args),
         Command::TclPackage(args) => tcl_package::run(args),
+        Command::Transmit(args) => transfer::run_transmit(args),
+        Command::Receive(args) => transfer::run_receive(args),
+        Command::Cp(args) => transfer::run_cp(args, cli.verbose),
     };
     match outcome {
         Ok(()) => ExitCode::from(EXIT_OK),

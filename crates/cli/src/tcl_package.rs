@@ -1,4 +1,5 @@
-//! `tclcomm tcl-package`: lays out our Tcl `comm` package for tclsh.
+//! `tclcomm tcl-package`: lays out our Tcl `comm` package (and
+//! `transfer::connect`) for tclsh.
 
 use std::path::{Path, PathBuf};
 
@@ -77,8 +78,9 @@ pub(crate) fn run(args: Args) -> Outcome {
     })?;
     println!("{}", args.dir.display());
     eprintln!(
-        "Installed comm {} from {}.\nUse it with: TCLLIBPATH={} tclsh   (then `package require comm`)",
+        "Installed comm {} (and transfer::connect {}) from {}.\nUse it with: TCLLIBPATH={} tclsh   (then `package require comm`)",
         comm::COMM_VERSION,
+        comm::TRANSFER_CONNECT_VERSION,
         library.display(),
         args.dir.display()
     );

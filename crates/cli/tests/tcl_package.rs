@@ -26,7 +26,8 @@ fn package_loads_in_tclsh_and_reaches_serve() {
     );
     let s = Server::start(&[]);
     let script = format!(
-        "puts [package require comm]\nputs [::comm::comm send {} {{expr {{6*7}}}}]\n",
+        "puts [package require comm]\nputs [::comm::comm send {} {{expr {{6*7}}}}]\n\
+         puts [package require transfer::connect]\n",
         s.id
     );
     let file = dir.join("t.tcl");
@@ -46,7 +47,7 @@ fn package_loads_in_tclsh_and_reaches_serve() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let out = child.wait_with_output().expect("output");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "4.8\n42\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4.8\n42\n0.4\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

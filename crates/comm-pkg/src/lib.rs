@@ -60,6 +60,18 @@ pub const LIBRARY_FILE: &str = if cfg!(target_os = "macos") {
 /// The Tcl half of the package.
 const LIBRARY: &str = include_str!("comm.tcl");
 
+/// The version `package require transfer::connect` gives: above tcllib's
+/// (0.2 in tcllib 1.21, 0.3 at its head), so that ours wins when both are
+/// installed, and tcllib's transmitter and receiver run on top of it.
+pub const TRANSFER_CONNECT_VERSION: &str = "0.4";
+
+/// The file name of [`TRANSFER_CONNECT_TCL`] in a package directory.
+pub const TRANSFER_CONNECT_FILE: &str = "transfer_connect.tcl";
+
+/// `transfer::connect` in plain Tcl (no snit, no shared library): a drop-in
+/// for tcllib's, installed next to the library by [`write_package`].
+pub const TRANSFER_CONNECT_TCL: &str = include_str!("transfer_connect.tcl");
+
 /// The methods of a channel command, sorted (tcllib lists them this way in
 /// its `unknown subcommand` error).
 const METHODS: [&str; 15] = [
@@ -190,7 +202,9 @@ pub fn pkg_index() -> String {
          }}}} $dir]\n\
          package ifneeded tclcomm {VERSION} [list apply {{{{dir}} {{\n\
          \x20   package require comm {COMM_VERSION}\n\
-         }}}} $dir]\n"
+         }}}} $dir]\n\
+         package ifneeded transfer::connect {TRANSFER_CONNECT_VERSION} \
+         [list source [file join $dir {TRANSFER_CONNECT_FILE}]]\n"
     )
 }
 
@@ -231,8 +245,9 @@ pub fn find_library() -> Option<std::path::PathBuf> {
 
 /// Lays out a Tcl package directory: copies the shared library `library`
 /// into `dir` as [`LIBRARY_FILE`] and writes `pkgIndex.tcl` (and the
-/// `comm.tcl` shim), so that `TCLLIBPATH=dir tclsh` followed by
-/// `package require comm` loads this package.
+/// `comm.tcl` shim, and `transfer::connect`'s [`TRANSFER_CONNECT_FILE`]),
+/// so that `TCLLIBPATH=dir tclsh` followed by `package require comm` (or
+/// `package require transfer::connect`) loads this package.
 pub fn write_package(dir: &Path, library: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let target = dir.join(LIBRARY_FILE);
@@ -243,6 +258,7 @@ pub fn write_package(dir: &Path, library: &Path) -> std::io::Result<()> {
     std::fs::rename(&tmp, &target)?;
     std::fs::write(dir.join("pkgIndex.tcl"), pkg_index())?;
     std::fs::write(dir.join("comm.tcl"), comm_tcl_shim())?;
+    std::fs::write(dir.join(TRANSFER_CONNECT_FILE), TRANSFER_CONNECT_TCL)?;
     Ok(())
 }
 

@@ -38,6 +38,9 @@
 //!   answer later through its [`Responder`] (comm's `return_async`).
 //! - [`Transport`]: TCP, or TLS (rustls) to talk to `tls::socket` peers.
 //! - [`blocking`]: the same API without async.
+//! - [`transfer`]: bulk data beside comm (tcllib's `transfer::connect`,
+//!   transmitter and receiver): one raw TCP or TLS connection, active or
+//!   passive.
 //! - [`Limits`]: bounds on message size, handshake, connections and
 //!   unread output, so a hostile peer cannot exhaust a channel.
 //!
@@ -50,6 +53,7 @@ pub mod dispatch;
 mod error;
 mod evaluator;
 mod hooks;
+pub mod transfer;
 mod transport;
 
 #[cfg(feature = "testing")]
