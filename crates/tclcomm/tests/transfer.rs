@@ -1,6 +1,6 @@
 //! `tclcomm::transfer` against tcllib's `transfer::transmitter` and
 //! `transfer::receiver` in tclsh: both directions, both connection modes,
-//! 0 B, 1 B and 20 MB of every byte value, plain and through `tls::socket`;
+//! 0 B, 1 B and 100 MB of every byte value, plain and through `tls::socket`;
 //! and the connector's own guarantees (one peer, deadline, drop).
 //!
 //! These tests need tclsh with tcllib (and tcl-tls, openssl for TLS); they
@@ -161,7 +161,7 @@ fn data(n: usize) -> Vec<u8> {
         .collect()
 }
 
-const SIZES: [usize; 3] = [0, 1, 20 << 20];
+const SIZES: [usize; 3] = [0, 1, 100 << 20];
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
