@@ -103,6 +103,16 @@ impl Server {
             .unwrap()
     }
 
+    /// The peak resident memory of the server process (VmHWM), in KiB.
+    fn peak_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// A new raw client, handshake done.
     fn client(&self, id: u32) -> Client {
         Client::connect(self.port, id).unwrap_or_else(|e| panic!("{}: connect: {e}", self.kind))
@@ -282,6 +292,9 @@ fn rust_server_child() {
 /// The commands every server offers the scenarios, in Rust.
 fn register_commands(d: &tclcomm::Dispatcher) {
     d.register("echo", |_c, a| Ok(a.first().cloned().unwrap_or_default()));
+    d.register("len", |_c, a| {
+        Ok(a.first().map_or(0, String::len).to_string())
+    });
     d.register("big", |_c, a| {
         let n: usize = a.first().and_then(|s| s.parse().ok()).unwrap_or(0);
         Ok("x".repeat(n))
@@ -289,7 +302,8 @@ fn register_commands(d: &tclcomm::Dispatcher) {
 }
 
 /// ... and in Tcl (the package in tclsh, and serve).
-const TCL_COMMANDS: &str = "proc echo {s} { return $s }\nproc big {n} { string repeat x $n }\n";
+const TCL_COMMANDS: &str = "proc echo {s} { return $s }\nproc big {n} { string repeat x $n }\n\
+                            proc len {s} { string length $s }\n";
 
 /// The `::comm::limits` arguments for `limits` (empty: nothing to set).
 fn pkg_limit_args(limits: &FaultLimits) -> Vec<String> {
@@ -827,6 +841,35 @@ fn killed_mid_message(start: Start) {
     assert_serves(&mut server, "after a client died mid-message");
 }
 
+/// 7. One big message (64 MiB, answered with its length): the server's peak
+/// memory beyond what it held before stays within a bound of the message
+/// size (the targets are 2× for the runtime and 3× for the Tcl drivers;
+/// asserted with some slack for the allocator, measured figures printed).
+fn big_message(start: Start, times: u64) {
+    let _g = exclusive();
+    let mut server = start(&FaultLimits::default());
+    let mut c = server.client(1);
+    assert_eq!(c.send("echo warm").unwrap(), (0, "warm".into()));
+    let before = server.rss_kib();
+    let size: usize = 64 << 20;
+    let script = format!("len {}", "x".repeat(size));
+    assert_eq!(c.send(&script).unwrap(), (0, size.to_string()));
+    let grew = server.peak_kib().saturating_sub(before);
+    let size_kib = (size >> 10) as u64;
+    eprintln!(
+        "big message {}: {before} KiB before, peak {} KiB: {:.2}x the message beyond the start",
+        server.kind,
+        server.peak_kib(),
+        grew as f64 / size_kib as f64
+    );
+    assert!(
+        grew <= times * size_kib + 16 * 1024,
+        "{}: one 64 MiB message took {grew} KiB beyond the start (bound {times}x)",
+        server.kind
+    );
+    assert_serves(&mut server, "after a big message");
+}
+
 /// 6. 200 clients × `FAULT_SENDS` sync sends each: every answer correct.
 fn many_clients(start: Start) {
     let _g = exclusive();
@@ -942,6 +985,19 @@ fn killed_mid_message_pkg() {
 #[test]
 fn killed_mid_message_serve() {
     killed_mid_message(start_serve);
+}
+
+#[test]
+fn big_message_rust() {
+    big_message(start_rust, 2);
+}
+#[test]
+fn big_message_pkg() {
+    big_message(start_pkg, 3);
+}
+#[test]
+fn big_message_serve() {
+    big_message(start_serve, 3);
 }
 
 #[test]
