@@ -841,10 +841,12 @@ fn killed_mid_message(start: Start) {
     assert_serves(&mut server, "after a client died mid-message");
 }
 
-/// 7. One big message (64 MiB, answered with its length): the server's peak
-/// memory beyond what it held before stays within a bound of the message
-/// size (the targets are 2× for the runtime and 3× for the Tcl drivers;
-/// asserted with some slack for the allocator, measured figures printed).
+/// 7. One big message (64 MiB, answered with its length).
+///
+/// The server's peak memory beyond what it held before stays within a
+/// bound of the message size: the targets are 2× for the runtime and 3×
+/// for the Tcl drivers, asserted with some slack for the allocator, and
+/// the measured figures are printed.
 fn big_message(start: Start, times: u64) {
     let _g = exclusive();
     let mut server = start(&FaultLimits::default());
