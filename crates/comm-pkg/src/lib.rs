@@ -134,6 +134,8 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
     interp.create_command("::comm::limits", move |i, objv| {
         state::cmd_limits(i, &c, objv)
     });
+    let c = comm.clone();
+    interp.create_command("::comm::auth", move |i, objv| state::cmd_auth(i, &c, objv));
     interp.eval_global(LIBRARY)?;
     interp.pkg_provide("comm", COMM_VERSION)?;
     interp.pkg_provide("tclcomm", VERSION)?;

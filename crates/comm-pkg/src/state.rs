@@ -381,7 +381,9 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                 // Only a bad first line is tcllib's to report; our limits
                 // (timeouts, the cap) close quietly.
                 let silent = chan_var(i, &chan.name, "silent");
-                if reason.is_protocol() && !matches!(silent.as_str(), "1" | "true" | "yes" | "on") {
+                if (reason.is_protocol() || reason.is_auth())
+                    && !matches!(silent.as_str(), "1" | "true" | "yes" | "on")
+                {
                     i.background_exception(&Exception::error(reason.to_string()));
                 }
             }
@@ -1439,6 +1441,87 @@ pub(crate) fn cmd_limits(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result
             _ => config.max_nesting = n,
         }
     }
+    c.engine.borrow_mut().set_limits(&config);
+    Ok(Obj::new())
+}
+
+// ---------------------------------------------------------------------------
+// Authentication
+
+/// `::comm::auth chan ?-option value ...?`: mutual authentication of a
+/// channel with a shared secret (see the README and docs/auth-protocol.md).
+/// Options: `-secret TEXT` (given directly), `-cookie FILE` (read from a
+/// file only its owner may read, created with a fresh secret when
+/// missing), `-required BOOL` (refuse peers that do not authenticate, such
+/// as tcllib's), `-off 1` (back to plain comm). With only `chan`, a dict
+/// `-enabled B -required B` (the secret is never shown). Applies to
+/// connections made from now on.
+pub(crate) fn cmd_auth(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    if objv.len() < 2 {
+        return Err(i.wrong_num_args(objv, 1, "chan ?-option value ...?"));
+    }
+    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let rest = &objv[2..];
+    let mut config = c.engine.borrow().config().clone();
+    if rest.is_empty() {
+        let (on, required) = config
+            .auth
+            .as_ref()
+            .map_or((false, false), |a| (true, a.required));
+        return Ok(Obj::list_of([
+            "-enabled",
+            if on { "1" } else { "0" },
+            "-required",
+            if required { "1" } else { "0" },
+        ]));
+    }
+    if !rest.len().is_multiple_of(2) {
+        return Err(Exception::error(format!(
+            "value for \"{}\" missing",
+            arg(rest, rest.len() - 1)
+        )));
+    }
+    let mut secret = config.auth.as_ref().map(|a| a.secret.clone());
+    let mut required = config.auth.as_ref().is_some_and(|a| a.required);
+    for pair in rest.chunks(2) {
+        let (o, v) = (text(&pair[0]), &pair[1]);
+        match o.as_str() {
+            "-secret" => {
+                let s = text(v);
+                if s.is_empty() {
+                    return Err(Exception::error("the secret is empty"));
+                }
+                secret = Some(tclcomm_wire::auth::Secret::new(s.into_bytes()));
+            }
+            "-cookie" => {
+                let path = std::path::PathBuf::from(text(v));
+                let s = tclcomm_wire::auth::read_or_create_cookie(&path)
+                    .map_err(|e| Exception::error(e.to_string()))?;
+                secret = Some(s);
+            }
+            "-required" => required = v.to_bool()?,
+            "-off" => {
+                if v.to_bool()? {
+                    secret = None;
+                    required = false;
+                }
+            }
+            _ => {
+                return Err(Exception::error(format!(
+                    "bad option \"{o}\": must be -secret, -cookie, -required, or -off"
+                )));
+            }
+        }
+    }
+    config.auth = match secret {
+        Some(secret) => Some(tclcomm_wire::auth::AuthConfig { secret, required }),
+        None if required => {
+            return Err(Exception::error(
+                "-required needs a secret: give -secret or -cookie",
+            ));
+        }
+        None => None,
+    };
     c.engine.borrow_mut().set_limits(&config);
     Ok(Obj::new())
 }

@@ -369,7 +369,7 @@ impl Channel {
             .evaluator
             .clone()
             .unwrap_or_else(|| Arc::new(crate::Dispatcher::new()));
-        let engine_config = config.limits.engine_config(Id::port(0));
+        let engine_config = config.engine_config(Id::port(0));
         let inner = Arc::new(Inner {
             name,
             state: Mutex::new(State {
@@ -627,7 +627,7 @@ impl Channel {
         if let Some(e) = &new.evaluator {
             st.evaluator = e.clone();
         }
-        st.engine.set_limits(&new.limits.engine_config(Id::port(0)));
+        st.engine.set_limits(&new.engine_config(Id::port(0)));
         if st.port != 0 {
             new.port = Port::Fixed(st.port);
         }
@@ -983,7 +983,7 @@ impl Inner {
                     });
                 }
                 Action::Refused { conn, reason } => {
-                    if reason.is_protocol() && !st.config.silent {
+                    if (reason.is_protocol() || reason.is_auth()) && !st.config.silent {
                         warn!(chan = %self.name, %conn, "{reason}");
                     } else {
                         debug!(chan = %self.name, %conn, "{reason}");

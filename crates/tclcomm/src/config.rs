@@ -1,5 +1,7 @@
 //! Channel configuration: what tcllib's `configure` options say, plus limits.
 
+use tclcomm_wire::auth::{AuthConfig, Secret};
+
 use crate::evaluator::Evaluator;
 use crate::transport::Transport;
 use std::sync::Arc;
@@ -65,21 +67,25 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
-    /// The engine's settings for these limits (the engine enforces them).
+impl Config {
+    /// The engine's settings for this configuration (the engine enforces
+    /// the limits and runs the authentication).
     pub(crate) fn engine_config(
         &self,
         own_id: tclcomm_wire::Id,
     ) -> tclcomm_wire::engine::EngineConfig {
+        let l = &self.limits;
         tclcomm_wire::engine::EngineConfig {
             own_id,
-            max_message: self.max_message,
-            max_handshake_line: self.max_handshake_line,
-            handshake_timeout: self.handshake_timeout,
-            max_connections: self.max_connections,
-            max_outbound: self.max_outbound,
-            max_buffered: self.max_buffered,
-            max_nesting: self.max_nesting,
+            max_message: l.max_message,
+            max_handshake_line: l.max_handshake_line,
+            handshake_timeout: l.handshake_timeout,
+            max_connections: l.max_connections,
+            max_outbound: l.max_outbound,
+            max_buffered: l.max_buffered,
+            max_nesting: l.max_nesting,
+            auth: self.auth.clone(),
+            rng_seed: None,
         }
     }
 }
@@ -109,6 +115,9 @@ pub struct Config {
     pub transport: Transport,
     /// Resource bounds.
     pub limits: Limits,
+    /// Mutual authentication with a shared secret (opt-in; tcllib peers
+    /// still connect unless it is `required`). See [`AuthConfig`].
+    pub auth: Option<AuthConfig>,
     /// What evaluates received scripts (default: an empty
     /// [`Dispatcher`](crate::Dispatcher), so every command is unknown).
     pub evaluator: Option<Arc<dyn Evaluator>>,
@@ -124,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("silent", &self.silent)
             .field("transport", &self.transport)
             .field("limits", &self.limits)
+            .field("auth", &self.auth)
             .field("evaluator", &self.evaluator.is_some())
             .finish()
     }
@@ -139,6 +149,7 @@ impl Default for Config {
             silent: false,
             transport: Transport::Tcp,
             limits: Limits::default(),
+            auth: None,
             evaluator: None,
         }
     }
@@ -195,6 +206,15 @@ impl Config {
     /// Sets the limits.
     pub fn limits(mut self, limits: Limits) -> Config {
         self.limits = limits;
+        self
+    }
+
+    /// Sets mutual authentication with `secret` (from
+    /// [`read_or_create_cookie`](tclcomm_wire::auth::read_or_create_cookie)
+    /// or given directly); with `required`, peers that do not prove it are
+    /// refused, else only peers that offer authentication must pass it.
+    pub fn auth(mut self, secret: Secret, required: bool) -> Config {
+        self.auth = Some(AuthConfig { secret, required });
         self
     }
 

@@ -71,6 +71,7 @@ pub use hooks::{
     ConnectedEvent, ConnectingEvent, EvalDecision, EvalEvent, HookKind, IncomingEvent, LostEvent,
     Refusal, ReplyEvent,
 };
+pub use tclcomm_wire::auth::{AuthConfig, CookieError, Secret, read_or_create_cookie};
 pub use tclcomm_wire::engine::RequestKind;
 pub use tclcomm_wire::{Code, Id, Outcome, Serial};
 pub use transport::{TlsConfig, TlsError, Transport};

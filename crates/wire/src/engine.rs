@@ -66,9 +66,12 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
 
 use crate::DEFAULT_MAX_MESSAGE;
+use crate::auth::{self, AuthConfig};
 use crate::framer::{FrameError, Framer};
 use crate::handshake::{self, HandshakeError, LineReader};
 use crate::id::Id;
@@ -104,6 +107,10 @@ pub const DEFAULT_MAX_NESTING: usize = 1000;
 pub const NESTING_MESSAGE: &str = "too many nested compilations (infinite loop?)";
 /// The `errorCode` of a script nested deeper than the limit (Tcl's).
 pub const NESTING_ERRORCODE: &str = "TCL LIMIT STACK";
+/// The error a peer that does not authenticate gets for its first request
+/// on a channel that requires authentication.
+pub const AUTH_REQUIRED_MESSAGE: &str = "authentication required: this comm channel serves only \
+     peers that prove its shared secret (tclcomm auth1); connect with tclcomm and the secret";
 
 /// A connection handle, assigned by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +150,11 @@ pub struct EngineConfig {
     /// Deepest nesting of `[` in a received script; a deeper one is answered
     /// with Tcl's `too many nested compilations` error and not evaluated.
     pub max_nesting: usize,
+    /// Mutual authentication with a shared secret (`auth1`, see
+    /// [`crate::auth`]); `None`: plain comm, as tcllib.
+    pub auth: Option<AuthConfig>,
+    /// Seed of the nonces' generator (tests); `None`: from the system.
+    pub rng_seed: Option<[u8; 32]>,
 }
 
 impl EngineConfig {
@@ -157,6 +169,8 @@ impl EngineConfig {
             max_outbound: DEFAULT_MAX_OUTBOUND,
             max_buffered: DEFAULT_MAX_BUFFERED,
             max_nesting: DEFAULT_MAX_NESTING,
+            auth: None,
+            rng_seed: None,
         }
     }
 }
@@ -200,6 +214,10 @@ pub enum Loss {
     /// request and gave its place to a new one.
     #[error("connection limit reached: idle connection closed")]
     Evicted,
+    /// Authentication failed or was refused (the text says which side and
+    /// why); the calls waiting on the connection fail with it.
+    #[error("authentication failed: {0}")]
+    Auth(String),
     /// The driver closed it for a reason of its own (the text).
     #[error("{0}")]
     Other(String),
@@ -225,6 +243,15 @@ pub enum Refusal {
     /// The receive budget ([`EngineConfig::max_buffered`]) was exceeded.
     #[error("receive budget exceeded")]
     Budget,
+    /// The peer offered authentication and did not prove the secret.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// Authentication is required and the peer did not offer it (a tcllib
+    /// peer, or ours without the secret). Until the handshake deadline
+    /// closed it, each of its requests was answered with an error saying
+    /// so ([`AUTH_REQUIRED_MESSAGE`]).
+    #[error("authentication required: the peer did not offer it")]
+    AuthRequired,
 }
 
 impl Refusal {
@@ -233,6 +260,13 @@ impl Refusal {
     /// errors.
     pub fn is_protocol(&self) -> bool {
         matches!(self, Refusal::Handshake(_))
+    }
+
+    /// Whether it is an authentication failure or refusal (drivers run the
+    /// `incoming`-side reporting for these: someone knocked without the
+    /// secret).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Refusal::Auth(_) | Refusal::AuthRequired)
     }
 }
 
@@ -406,6 +440,28 @@ struct Conn {
     /// The size of the newest message written to it (always allowed to
     /// go out whole, on top of the outbound budget).
     last_write: usize,
+    /// Where its authentication stands.
+    auth: Auth,
+    /// Requests sent before our side of the authentication is done (an
+    /// outgoing connection): written once it is.
+    deferred: Vec<Vec<u8>>,
+}
+
+/// Where a connection's authentication stands (see [`crate::auth`]).
+#[derive(Debug)]
+enum Auth {
+    /// None was asked for, or it succeeded: messages flow.
+    Done,
+    /// Accepted: we challenged with `ns`; the peer's id and version wait
+    /// until it proves the secret.
+    Challenged { ns: String, id: Id, version: u8 },
+    /// Accepted: authentication is required and the peer did not offer it.
+    Refusing,
+    /// Outgoing: we offered; waiting for the challenge (or a plain `vers`
+    /// from a peer that does not authenticate).
+    Offered,
+    /// Outgoing: we answered the challenge `ns` with our nonce `nc`.
+    Answered { ns: String, nc: String },
 }
 
 #[derive(Debug)]
@@ -464,13 +520,14 @@ pub struct Engine {
     deadlines: BTreeSet<(Instant, ConnId)>,
     /// Received bytes held for all connections.
     held: usize,
+    /// Nonces for authentication.
+    rng: ChaCha20Rng,
 }
 
 impl Engine {
     /// A channel engine with no connections.
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
-            config,
             serial: 0,
             next_conn: 1,
             conns: OwnKeyMap::default(),
@@ -481,7 +538,19 @@ impl Engine {
             idle: BTreeSet::new(),
             deadlines: BTreeSet::new(),
             held: 0,
+            rng: match config.rng_seed {
+                Some(seed) => ChaCha20Rng::from_seed(seed),
+                None => ChaCha20Rng::from_os_rng(),
+            },
+            config,
         }
+    }
+
+    /// A fresh nonce (32 random bytes, as hex).
+    fn nonce(&mut self) -> String {
+        let mut b = [0u8; 32];
+        self.rng.fill_bytes(&mut b);
+        auth::hex(&b)
     }
 
     /// The configuration.
@@ -542,6 +611,8 @@ impl Engine {
                 incoming,
                 held: 0,
                 last_write: 0,
+                auth: Auth::Done,
+                deferred: Vec::new(),
             },
         );
         if incoming {
@@ -564,7 +635,18 @@ impl Engine {
     pub fn outgoing(&mut self, id: Id) -> ConnId {
         let conn = self.new_conn(Some(id.clone()), State::Open, false);
         self.peers.entry(id).or_insert(conn);
-        let bytes = handshake::client_offer(self.config.own_id.as_str());
+        let own = self.config.own_id.as_str();
+        let bytes = if self.config.auth.is_some() {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.auth = Auth::Offered;
+            }
+            let offered = format!("{} {}", auth::OFFER, handshake::OFFERED_VERSIONS);
+            let mut line = crate::list::format_list([offered.as_str(), own]);
+            line.push('\n');
+            line.into_bytes()
+        } else {
+            handshake::client_offer(own)
+        };
         self.write(conn, bytes);
         conn
     }
@@ -627,7 +709,16 @@ impl Engine {
             }
             self.deadlines.pop_first();
             if self.is_handshaking(conn) {
-                self.refuse(conn, Refusal::TimedOut(self.config.handshake_timeout));
+                let refusing = self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| matches!(c.auth, Auth::Refusing));
+                let reason = if refusing {
+                    Refusal::AuthRequired
+                } else {
+                    Refusal::TimedOut(self.config.handshake_timeout)
+                };
+                self.refuse(conn, reason);
             }
         }
     }
@@ -691,47 +782,224 @@ impl Engine {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if let State::AwaitingOffer {
+        let State::AwaitingOffer {
             reader,
             addr,
             port,
             local,
         } = &mut c.state
-        {
-            let first = match reader.feed(bytes) {
-                Ok(Some(first)) => first,
-                Ok(None) => {
-                    self.account(conn);
-                    return;
-                }
-                Err(error) => return self.refuse(conn, error.into()),
-            };
-            let offer = match handshake::parse_offer(&first.line, addr, *port) {
-                Ok(offer) => offer,
-                Err(error) => return self.refuse(conn, error.into()),
-            };
-            let id = Id::from_text(offer.peer_id(local, addr));
-            c.state = State::Open;
-            c.version = offer.version;
-            c.id = Some(id.clone());
-            let answer = offer.answer();
-            if !answer.is_empty() {
-                self.write(conn, answer.to_vec());
-            }
-            self.peers.entry(id.clone()).or_insert(conn);
-            self.actions.push_back(Action::Established {
-                conn,
-                id,
-                version: offer.version,
-            });
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.framer.feed(&first.rest);
-            }
-        } else {
+        else {
             c.framer.feed(bytes);
+            self.drain_messages(conn);
+            self.account(conn);
+            return;
+        };
+        let first = match reader.feed(bytes) {
+            Ok(Some(first)) => first,
+            Ok(None) => {
+                self.account(conn);
+                return;
+            }
+            Err(error) => return self.refuse(conn, error.into()),
+        };
+        let offer = match handshake::parse_offer(&first.line, addr, *port) {
+            Ok(offer) => offer,
+            Err(error) => return self.refuse(conn, error.into()),
+        };
+        let id = Id::from_text(offer.peer_id(local, addr));
+        c.state = State::Open;
+        c.version = offer.version;
+        c.framer.feed(&first.rest);
+        let asked = crate::list::parse_list(&first.line)
+            .ok()
+            .and_then(|w| w.into_iter().next())
+            .and_then(|v| crate::list::parse_list(&v).ok())
+            .is_some_and(|v| v.iter().any(|v| v == auth::OFFER));
+        match (&self.config.auth, asked) {
+            (Some(_), true) => {
+                // Challenge; the peer is known by its id only once it has
+                // proven the secret.
+                let ns = self.nonce();
+                let challenge = Message::Unknown {
+                    words: vec![auth::INSTRUCTION.into(), "challenge".into(), ns.clone()],
+                };
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.auth = Auth::Challenged {
+                        ns,
+                        id,
+                        version: offer.version,
+                    };
+                }
+                self.write(conn, challenge.encode());
+            }
+            (Some(a), false) if a.required => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.auth = Auth::Refusing;
+                }
+            }
+            _ => self.establish(conn, id, offer.version),
         }
         self.drain_messages(conn);
         self.account(conn);
+    }
+
+    /// An accepted connection is ready for messages: answer the version,
+    /// let sends to `id` use it, report it.
+    fn establish(&mut self, conn: ConnId, id: Id, version: u8) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.id = Some(id.clone());
+            c.auth = Auth::Done;
+        }
+        if version == 3 {
+            self.write(conn, handshake::VERS3_ANSWER.to_vec());
+        }
+        self.peers.entry(id.clone()).or_insert(conn);
+        self.actions
+            .push_back(Action::Established { conn, id, version });
+    }
+
+    /// Writes what was sent on an outgoing connection while its
+    /// authentication was under way.
+    fn release_deferred(&mut self, conn: ConnId) {
+        let deferred = match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.auth = Auth::Done;
+                std::mem::take(&mut c.deferred)
+            }
+            None => return,
+        };
+        for bytes in deferred {
+            self.write(conn, bytes);
+        }
+    }
+
+    /// A message on a connection whose authentication is not done.
+    fn dispatch_auth(&mut self, conn: ConnId, word: &str) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let state = std::mem::replace(&mut c.auth, Auth::Done);
+        let message = Message::decode(word).ok();
+        let words: Vec<&str> = match &message {
+            Some(Message::Unknown { words })
+                if words.first().map(String::as_str) == Some(auth::INSTRUCTION) =>
+            {
+                words.iter().map(String::as_str).collect()
+            }
+            _ => Vec::new(),
+        };
+        let Some(secret) = self.config.auth.as_ref().map(|a| a.secret.clone()) else {
+            // Authentication was turned off meanwhile: nothing to prove.
+            return self.lose(conn, Loss::Auth("no longer configured".into()));
+        };
+        match (state, words.as_slice()) {
+            (Auth::Challenged { ns, id, version }, [_, "response", nc, proof]) => {
+                if auth::verify(&secret, b"client", &ns, nc, proof) {
+                    let answer = Message::Unknown {
+                        words: vec![
+                            auth::INSTRUCTION.into(),
+                            "ok".into(),
+                            auth::server_proof(&secret, &ns, nc),
+                        ],
+                    };
+                    self.write(conn, answer.encode());
+                    self.establish(conn, id, version);
+                } else {
+                    self.refuse_auth(conn, Refusal::Auth("wrong secret".into()));
+                }
+            }
+            (Auth::Challenged { .. }, _) => {
+                self.refuse_auth(conn, Refusal::Auth("no answer to the challenge".into()))
+            }
+            (Auth::Refusing, _) => {
+                // Each request of a peer that does not authenticate gets an
+                // error that says why; the connection stays until the
+                // handshake deadline closes it, since tcllib drops what it
+                // reads together with EOF and would never see the answer.
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.auth = Auth::Refusing;
+                }
+                let request = match &message {
+                    Some(Message::Send { serial, .. }) => Some((RequestKind::Send, serial)),
+                    Some(Message::Command { serial, .. }) => Some((RequestKind::Command, serial)),
+                    _ => None,
+                };
+                if let Some((kind, serial)) = request {
+                    let outcome = Outcome {
+                        code: Code::Error,
+                        result: AUTH_REQUIRED_MESSAGE.to_string(),
+                        errorinfo: AUTH_REQUIRED_MESSAGE.to_string(),
+                        errorcode: "TCLCOMM AUTH REQUIRED".to_string(),
+                    };
+                    self.respond(conn, kind, serial, &outcome);
+                }
+            }
+            (Auth::Offered, [_, "challenge", ns]) => {
+                let nc = self.nonce();
+                let response = Message::Unknown {
+                    words: vec![
+                        auth::INSTRUCTION.into(),
+                        "response".into(),
+                        nc.clone(),
+                        auth::client_proof(&secret, ns, &nc),
+                    ],
+                };
+                let ns = (*ns).to_string();
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.auth = Auth::Answered { ns, nc };
+                }
+                self.write(conn, response.encode());
+            }
+            (Auth::Offered, _) if matches!(message, Some(Message::Vers { .. })) => {
+                let required = self.config.auth.as_ref().is_some_and(|a| a.required);
+                if required {
+                    self.lose(
+                        conn,
+                        Loss::Auth(
+                            "the peer does not authenticate (not tclcomm, or no secret set there)"
+                                .into(),
+                        ),
+                    );
+                } else {
+                    // A peer that does not authenticate: plain comm.
+                    self.release_deferred(conn);
+                    self.dispatch(conn, word);
+                }
+            }
+            (Auth::Answered { ns, nc }, [_, "ok", proof]) => {
+                if auth::verify(&secret, b"server", &ns, &nc, proof) {
+                    self.release_deferred(conn);
+                } else {
+                    self.lose(
+                        conn,
+                        Loss::Auth("the peer could not prove the secret".into()),
+                    );
+                }
+            }
+            (Auth::Offered | Auth::Answered { .. }, [_, "refused", reason]) => {
+                self.lose(conn, Loss::Auth(format!("refused by the peer: {reason}")));
+            }
+            (Auth::Offered | Auth::Answered { .. }, _) => {
+                self.lose(
+                    conn,
+                    Loss::Auth("unexpected message during authentication".into()),
+                );
+            }
+            (Auth::Done, _) => self.dispatch(conn, word),
+        }
+    }
+
+    /// Tells an accepted peer why it is refused, then closes.
+    fn refuse_auth(&mut self, conn: ConnId, reason: Refusal) {
+        let text = match &reason {
+            Refusal::Auth(why) => why.clone(),
+            other => other.to_string(),
+        };
+        let refused = Message::Unknown {
+            words: vec![auth::INSTRUCTION.into(), "refused".into(), text],
+        };
+        self.write(conn, refused.encode());
+        self.refuse(conn, reason);
     }
 
     /// Removes a connection and everything counted for it.
@@ -779,6 +1047,9 @@ impl Engine {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if !matches!(c.auth, Auth::Done) {
+            return self.dispatch_auth(conn, word);
+        }
         let Some(id) = c.id.clone() else { return };
         // A word that is not a list is ignored, as tcllib ignores what it
         // cannot use; the framer already guaranteed it is a complete script.
@@ -889,7 +1160,13 @@ impl Engine {
                 c.waiting += 1;
             }
         }
-        self.write(conn, message.encode());
+        let bytes = message.encode();
+        match self.conns.get_mut(&conn) {
+            Some(c) if matches!(c.auth, Auth::Offered | Auth::Answered { .. }) => {
+                c.deferred.push(bytes);
+            }
+            _ => self.write(conn, bytes),
+        }
         Ok(serial)
     }
 
@@ -1054,10 +1331,15 @@ impl Engine {
     pub fn is_handshaking(&self, conn: ConnId) -> bool {
         matches!(
             self.conns.get(&conn),
-            Some(Conn {
-                state: State::AwaitingOffer { .. },
-                ..
-            })
+            Some(
+                Conn {
+                    state: State::AwaitingOffer { .. },
+                    ..
+                } | Conn {
+                    auth: Auth::Challenged { .. } | Auth::Refusing,
+                    ..
+                }
+            )
         )
     }
 

@@ -42,6 +42,7 @@
 //!   error, callback arguments), the same in both drivers.
 
 pub mod answer;
+pub mod auth;
 pub mod engine;
 pub mod framer;
 pub mod handshake;
