@@ -1,6 +1,6 @@
 //! The channel engine driven by time as well as bytes: arbitrary reads on
 //! connections that come and go, time steps, outbound reports and limit
-//! changes. Whatever the order, the engine never panics, its counts stay
+//! changes, with authentication (auth1) configured. Whatever the order, the engine never panics, its counts stay
 //! consistent (every connection closed once, what it holds within the
 //! budget), and once time passes every handshake deadline nothing is left
 //! in its handshake.
@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
+use tclcomm_wire::auth::{AuthConfig, Secret};
 use tclcomm_wire::engine::{Action, ConnId, Engine, EngineConfig, RequestKind};
 use tclcomm_wire::{Id, Outcome};
 
@@ -27,6 +28,12 @@ fuzz_target!(|data: &[u8]| {
     config.max_buffered = BUDGET;
     config.max_nesting = 8;
     config.handshake_timeout = Duration::from_millis(100);
+    // Authentication in play: offers, challenges and proofs are bytes too.
+    config.auth = Some(AuthConfig {
+        secret: Secret::new(b"fuzz".to_vec()),
+        required: data.first().is_some_and(|b| b & 1 == 1),
+    });
+    config.rng_seed = Some([7; 32]);
     let mut e = Engine::new(config.clone());
     let mut open: Vec<ConnId> = Vec::new();
     let mut k = 0;
@@ -65,6 +72,9 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {
                 config.max_connections = usize::from(op >> 5) + 1;
+                if let Some(a) = &mut config.auth {
+                    a.required = op & 16 != 0;
+                }
                 e.set_limits(&config);
             }
         }
