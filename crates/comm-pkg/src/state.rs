@@ -936,10 +936,19 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
     let port: u16 = arg(objv, 4).parse().unwrap_or(0);
     // At the connection cap the engine may refuse it at once: its Close,
     // carried out by `process` below, closes the registered socket.
-    let conn =
-        c.engine
-            .borrow_mut()
-            .accepted(&arg(objv, 3), port, &local, std::time::Instant::now());
+    let loopback_only = matches!(
+        chan_var(i, &c.name, "local").as_str(),
+        "1" | "true" | "yes" | "on"
+    );
+    let conn = {
+        let mut e = c.engine.borrow_mut();
+        if e.config().loopback_only != loopback_only {
+            let mut config = e.config().clone();
+            config.loopback_only = loopback_only;
+            e.set_limits(&config);
+        }
+        e.accepted(&arg(objv, 3), port, &local, std::time::Instant::now())
+    };
     if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
         c.engine.borrow_mut().close_conn(conn, Loss::Closed);
         process(i, comm, &c, true);

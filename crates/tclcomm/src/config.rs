@@ -86,6 +86,7 @@ impl Config {
             max_nesting: l.max_nesting,
             auth: self.auth.clone(),
             rng_seed: None,
+            loopback_only: self.local,
         }
     }
 }

@@ -155,6 +155,10 @@ pub struct EngineConfig {
     pub auth: Option<AuthConfig>,
     /// Seed of the nonces' generator (tests); `None`: from the system.
     pub rng_seed: Option<[u8; 32]>,
+    /// Accept only peers on a loopback address (tcllib's `-local 1` binds
+    /// to loopback; this also refuses a peer that reaches us otherwise,
+    /// say through a custom `-socketcmd` or a forwarded port).
+    pub loopback_only: bool,
 }
 
 impl EngineConfig {
@@ -171,6 +175,7 @@ impl EngineConfig {
             max_nesting: DEFAULT_MAX_NESTING,
             auth: None,
             rng_seed: None,
+            loopback_only: false,
         }
     }
 }
@@ -243,6 +248,10 @@ pub enum Refusal {
     /// The receive budget ([`EngineConfig::max_buffered`]) was exceeded.
     #[error("receive budget exceeded")]
     Budget,
+    /// [`EngineConfig::loopback_only`] and the peer's address is not a
+    /// loopback one.
+    #[error("refused {0}: this channel accepts only local peers (-local 1)")]
+    NotLocal(String),
     /// The peer offered authentication and did not prove the secret.
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -266,7 +275,10 @@ impl Refusal {
     /// `incoming`-side reporting for these: someone knocked without the
     /// secret).
     pub fn is_auth(&self) -> bool {
-        matches!(self, Refusal::Auth(_) | Refusal::AuthRequired)
+        matches!(
+            self,
+            Refusal::Auth(_) | Refusal::AuthRequired | Refusal::NotLocal(_)
+        )
     }
 }
 
@@ -677,8 +689,11 @@ impl Engine {
             }
         }
         let full = self.incoming >= self.config.max_connections;
+        let foreign = self.config.loopback_only && !is_loopback(addr);
         let conn = self.new_conn(None, state, true);
-        if full {
+        if foreign {
+            self.refuse(conn, Refusal::NotLocal(addr.to_string()));
+        } else if full {
             self.refuse(conn, Refusal::Full(self.config.max_connections));
         } else {
             self.deadlines
@@ -1373,6 +1388,20 @@ impl Engine {
     /// The number of calls waiting for an answer.
     pub fn pending_calls(&self) -> usize {
         self.pending.len()
+    }
+}
+
+/// Whether an address (as drivers and Tcl print it) is a loopback one:
+/// 127.0.0.0/8, ::1, or IPv4-mapped loopback. Text that is not an address
+/// is not.
+pub fn is_loopback(addr: &str) -> bool {
+    let addr = addr.split('%').next().unwrap_or(addr);
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_loopback(),
+        Ok(std::net::IpAddr::V6(a)) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
     }
 }
 

@@ -366,3 +366,35 @@ fn answers_map_to_what_tcllibs_caller_sees() {
         "bad completion code \"x\": must be ok, error, return, break, continue, or an integer"
     );
 }
+
+#[test]
+fn loopback_only_refuses_other_addresses() {
+    use tclcomm_wire::engine::is_loopback;
+    for a in ["127.0.0.1", "127.3.4.5", "::1", "::ffff:127.0.0.1"] {
+        assert!(is_loopback(a), "{a}");
+    }
+    for a in [
+        "10.0.0.1",
+        "192.168.1.2",
+        "::ffff:10.0.0.1",
+        "fe80::1",
+        "localhost",
+        "",
+    ] {
+        assert!(!is_loopback(a), "{a}");
+    }
+    let t0 = Instant::now();
+    let mut e = Engine::new(EngineConfig {
+        loopback_only: true,
+        ..config()
+    });
+    let near = e.accepted("::1", 1, "::1", t0);
+    let far = e.accepted("10.1.2.3", 2, "10.1.2.4", t0);
+    let out = drain(&mut e);
+    assert_eq!(closed(&out), vec![far]);
+    assert_eq!(
+        refusals(&out),
+        vec![(far, Refusal::NotLocal("10.1.2.3".into()))]
+    );
+    assert!(e.is_open(near));
+}

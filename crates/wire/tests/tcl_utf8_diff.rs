@@ -118,15 +118,19 @@ const ATOMS: &[&[u8]] = &[
     b"0",
     b"\x00",
     b"\xc0\x80",
-    // Valid 2-, 3- and 4-byte characters, including the non-ASCII spaces.
+    // Valid 2- and 3-byte characters, including the non-ASCII spaces. No
+    // valid 4-byte character can arise in the stream (neither whole nor
+    // from a lone F0..F4 lead and continuation atoms): where a read of
+    // Tcl's ends inside one, Tcl 8.6 takes its bytes as separate characters,
+    // which may be white space (85, A0) and move word boundaries, depending
+    // on timing only. 4-byte characters are compared with Tcl's
+    // `encoding convertfrom` in the tcl_utf8 unit tests and the engine test.
     "é".as_bytes(),
     "\u{a0}".as_bytes(),
     "\u{85}".as_bytes(),
     "\u{2028}".as_bytes(),
     "中".as_bytes(),
     "\u{ffff}".as_bytes(),
-    "😀".as_bytes(),
-    "\u{10ffff}".as_bytes(),
     // Stray continuation bytes and bytes that begin nothing.
     b"\x80",
     b"\x85",
@@ -140,9 +144,6 @@ const ATOMS: &[&[u8]] = &[
     b"\xc3",
     b"\xe2",
     b"\xe2\x82",
-    b"\xf0",
-    b"\xf0\x9f",
-    b"\xf0\x9f\x98",
     // Overlong forms.
     b"\xc0\xaf",
     b"\xc1\xbf",
