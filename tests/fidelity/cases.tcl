@@ -30,10 +30,12 @@ proc norm {s} {
     set map {}
     foreach {p n} $::names {lappend map $p $n}
     set s [string map $map $s]
-    regsub -all {sock[0-9a-f]+} $s sockX s
+    regsub -all {sock[0-9a-f]{8,}} $s sockX s
     regsub -all {::comm::future[0-9]+} $s {&} s
     return $s
 }
+# ids come in Tcl hash order: compare them sorted, after normalisation.
+proc sorted {l} {lsort [norm $l]}
 proc esc {s} {string map [list \\ \\\\ \n \\n \r \\r \0 \\0] $s}
 proc emit {name line} {
     puts $::out [esc [list $name $line]]
@@ -85,6 +87,7 @@ proc deadport {} {
     set s [socket -server {apply {args {}}} -myaddr 127.0.0.1 0]
     set p [lindex [fconfigure $s -sockname] 2]
     close $s
+    reg $p DEAD
     return $p
 }
 
@@ -142,11 +145,20 @@ proc rawlines {name n {ms 3000}} {
 # =============================================================================
 # 1. Dispatch of the channel command
 
-foreach m {abort channels configure connect debug destroy hook ids interps new
+foreach m {abort channels configure connect debug hook ids interps new
            remoteid return_async self send shutdown bogus {} s se c co con conf i in
-           int r re ch d de deb des h sh sel s?lf *elf {[s]elf} se* x*} {
+           int r re ch d de deb h sh sel s?lf *elf {[s]elf} se* x*} {
     case dispatch.[list $m] [list ::comm::comm $m]
 }
+::comm::comm new ::scratch
+foreach m {destroy des} {
+    case dispatch.[list $m] [list ::scratch $m]
+    ::comm::comm new ::scratch
+}
+case dispatch.chan-unknown {::scratch frob}
+case dispatch.chan-noargs {::scratch}
+case dispatch.chan-unknown-ei {::scratch frob} ei
+::scratch destroy
 case dispatch.noargs {::comm::comm}
 case dispatch.self-extra {expr {[::comm::comm self a b c] == $P0}}
 case dispatch.channels-extra {::comm::comm channels x y}
@@ -341,7 +353,7 @@ case two.remoteid-after-connect {
     wait_until {![catch {::A remoteid}]} 2000
     ::A remoteid
 }
-case two.ids-after {list [::A ids] [lsort [::B ids]]}
+case two.ids-after {list [sorted [::A ids]] [sorted [::B ids]]}
 case two.send {::A send $B {set ::fromA 1}}
 case two.remoteid-B {::B remoteid}
 case two.remoteid-A {::A remoteid}
@@ -407,12 +419,12 @@ case two.command-prefix {::A send -command {lappend ::cb4 pre} $B {set y 6}; wai
 case two.async-command {::A send -async -command cb $B {set y 1}}
 case two.command-async {::A send -command -async $B {set y 1}}
 case two.reverse {::B send $A {set ::fromB 1}}
-case two.reverse-ids {list [lsort [::A ids]] [lsort [::B ids]]}
+case two.reverse-ids {list [sorted [::A ids]] [sorted [::B ids]]}
 case two.nested {::A send $B [list ::B send $A {set ::nest deep}]}
 case two.nested-remoteid {::A send $B [list ::B send $A {::A remoteid}]}
 case two.remoteid-after-nested {::A remoteid}
 case two.self-send {::A send $A {set ::selfsend 1}}
-case two.self-send-ids {lsort [::A ids]}
+case two.self-send-ids {sorted [::A ids]}
 case two.self-send-remoteid {::A remoteid}
 case two.send-anon {::A send 0 {set x}}
 case two.send-anon-list {::A send {0 localhost} {set x}}
@@ -425,11 +437,11 @@ case two.connect-badid {::A connect abc}
 case two.send-badhost {::A send {1 no.such.host.invalid} {set x}}
 case two.serial-after-failures {::A configure -serial}
 case two.send-host-form {::A send [list $B 127.0.0.1] {set x 7}}
-case two.ids-host-form {lsort [::A ids]}
+case two.ids-host-form {sorted [::A ids]}
 case two.shutdown-unknown {::A shutdown 12}
 case two.shutdown {::A shutdown [list $B 127.0.0.1]}
 case two.shutdown-again {::A shutdown [list $B 127.0.0.1]}
-case two.ids-after-shutdown {lsort [::A ids]}
+case two.ids-after-shutdown {sorted [::A ids]}
 
 # 8. Hooks on the two channels: variables and return codes
 proc locals {} {uplevel 1 {lsort [info locals]}}
@@ -486,7 +498,7 @@ case hook.connected.error-connect {::C connect $D}
 case hook.connected.return {::C hook connected {return rv}; ::C send $D {set x 1}}
 case hook.connected.return-connect {::C connect $D}
 case hook.connected.break {::C hook connected {break}; ::C send $D {set x 1}}
-case hook.connected.ids {lsort [::C ids]}
+case hook.connected.ids {sorted [::C ids]}
 case hook.connected.host-form {
     ::C hook connected {set ::hv [hookvars {host port id}]}
     ::C send [list $D 127.0.0.1] {set x 1}
@@ -611,11 +623,18 @@ case hook.lost.remote-close {
     wait_until {[llength $::hv] > 0} 2000
     set ::hv
 }
-case hook.lost.abort {set ::hv {}; ::C send $D2 {set x 1}; ::C abort; set ::hv}
+case hook.lost.abort {
+    ::C hook lost {lappend ::hv [hookvars {chan id reason}]}
+    set ::hv {}
+    ::C send $D2 {set x 1}
+    ::C abort
+    sorted $::hv
+}
+::C hook lost {set ::hl [locals]; set ::hv [hookvars {chan id reason}]; set ::hf [string match sock* $fid]}
 case hook.lost.error {set ::bg {}; ::C hook lost {error losterr}; ::C send $D2 {set x 1}; list [::C shutdown $D2] $::bg}
 case hook.lost.return {::C hook lost {return lr}; ::C send $D2 {set x 1}; ::C shutdown $D2}
 case hook.lost.pending {
-    ::C hook lost {lappend ::lo [hookvars {reason}]}
+    ::C hook lost {lappend ::lo [hookvars {reason}] [locals]}
     set ::lo {}
     ::C send -command {lappend ::cb10} $D2 {after 1000 {set ::dummy 1}; vwait ::dummy}
     list [::C shutdown $D2] [waitfor ::cb10] $::lo
@@ -623,7 +642,7 @@ case hook.lost.pending {
 ::C hook lost {}
 
 # -interp / -events hooks
-set hi [interp create]
+set hi [interp create hi]
 case hook.interp.eval {
     ::D configure -interp $hi -events eval
     ::D hook eval {set ::seen [list $chan $cmd $buffer [info exists ret]]}
@@ -662,7 +681,7 @@ case hook.interp.reply {
 
 # =============================================================================
 # 9. -interp execution
-set ip [interp create]
+set ip [interp create ip]
 case interp.set {::D configure -interp $ip}
 case interp.get {::D configure -interp}
 case interp.send {::C send $D {set ::inx 1}}
@@ -673,19 +692,19 @@ case interp.return {::C send $D {return -code 3 x}}
 case interp.proc {interp eval $ip {proc p {} {return -code 5 x}}; ::C send $D p}
 case interp.remoteid-in-interp {::C send $D {info commands ::comm::*}}
 case interp.safe {
-    set sip [interp create -safe]
+    set sip [interp create -safe sip]
     ::D configure -interp $sip
     list [::C send $D {set x 1}] [::C send $D {info exists ::env}]
 }
 case interp.emptied {
-    set eip [interp create]
+    set eip [interp create eip]
     interp eval $eip {foreach c [info commands] {if {$c ni {rename}} {rename $c {}}}; rename rename {}}
     interp alias $eip ping {} apply {{args} {return [list pong {*}$args]}}
     ::D configure -interp $eip
     list [::C send $D ping a b] [catch {::C send $D {set x 1}} m] $m
 } bg
 case interp.hidden {
-    set hip [interp create]
+    set hip [interp create hip]
     foreach c {set array uplevel} {interp hide $hip $c}
     ::D configure -interp $hip
     list [::C send $D {expr 1+1}] [catch {::C send $D {set x 1}} m] $m
@@ -693,21 +712,21 @@ case interp.hidden {
 case interp.release {::D configure -interp {}; list [interp exists $hip] [interp exists $eip]}
 case interp.back-main {::C send $D {set ::inx main}}
 case interp.destroy-owned {
-    set oip [interp create]
+    set oip [interp create oip]
     ::comm::comm new ::E -interp $oip
     ::E destroy
     interp exists $oip
 }
 case interp.destroy-reconfigured {
-    set o1 [interp create]
-    set o2 [interp create]
+    set o1 [interp create o1]
+    set o2 [interp create o2]
     ::comm::comm new ::E -interp $o1
     ::E configure -interp $o2
     ::E destroy
     list [interp exists $o1] [interp exists $o2]
 }
 case interp.deleted-interp {
-    set dip [interp create]
+    set dip [interp create dip]
     ::D configure -interp $dip
     interp delete $dip
     ::C send $D {set x 1}
@@ -718,7 +737,12 @@ case interp.reset {::D configure -interp {}}
 # 10. Futures
 proc later {ms script} {after $ms $script}
 proc ::fut_ok {v} {set f [::D return_async]; after 20 [list $f return $v]; return ignored}
-proc ::fut_code {c v} {set f [::D return_async]; after 20 [list $f return -code $c $v]; return ignored}
+proc ::fut_code {c v} {
+    set f [::D return_async]
+    # Fresh globals for the answer (tcllib sends whatever they hold).
+    after 20 [list apply {{f c v} {catch {error stale {stale info} {STALE CODE}}; $f return -code $c $v}} $f $c $v]
+    return ignored
+}
 proc ::fut_name {} {set f [::D return_async]; after 20 [list $f return $f]}
 proc ::fut_twice {} {set f [::D return_async]; set g [::D return_async]; after 20 [list $f return [list $f $g]]}
 proc ::fut_err_after {} {set f [::D return_async]; after 20 [list $f return late]; error swallowed}
@@ -777,22 +801,23 @@ case future.methods {
     set r {}
     lappend r [catch {$f configure} m] $m
     lappend r [catch {$f configure -command} m] $m
+    lappend r [catch {$f configure -command x -command} m] $m
+    lappend r [catch {$f cget -command} m] $m
     lappend r [catch {$f configure -command {lappend ::fcmd}} m] $m
     lappend r [catch {$f cget -command} m] $m
     lappend r [catch {$f configure -bogus 1} m] $m
     lappend r [catch {$f cget -bogus} m] $m
     lappend r [catch {$f cget} m] $m
     lappend r [catch {$f configure -command} m] $m
-    lappend r [catch {$f configure -command x -command} m] $m
     lappend r [catch {$f destroy} m] $m
     lappend r [catch {$f} m] $m
     lappend r [catch {$f bogus} m] $m
     lappend r [catch {$f info type} m] $m
-    lappend r [catch {$f info vars} m] $m
     lappend r [catch {$f info options} m] $m
     lappend r [catch {$f info} m] $m
     norm $r
 }
+case future.info-vars {llength [$::kf info vars]}
 case future.methods-errorcodes {
     set f $::kf
     set r {}
@@ -843,10 +868,10 @@ case pending.command-lost {
     set r
 }
 case abort.return {::C send $D {set x 1}; ::C abort}
-case abort.ids {lsort [::C ids]}
+case abort.ids {sorted [::C ids]}
 case shutdown.return {::C send $D {set x 1}; ::C shutdown $D}
 case shutdown.none {::C shutdown 1}
-case shutdown.self-ids {::C send $C {set x 1}; lsort [::C ids]}
+case shutdown.self-ids {::C send $C {set x 1}; sorted [::C ids]}
 case shutdown.self {::C shutdown $C}
 case destroy.return {::C destroy}
 case destroy.gone {list [info commands ::C] [lsearch [::comm::comm channels] ::C]}
@@ -942,7 +967,7 @@ case wire.client-lost {
     after 50 {rawclose RAW}
     ::A send $R {set e 11}
 }
-case wire.client-after-lost {lsort [::A ids]}
+case wire.client-after-lost {sorted [::A ids]}
 
 proc rawtalk {name port bytes n} {
     rawclient $name $port
@@ -982,7 +1007,8 @@ wcase async "{3 2} 1267\n{async 5 {{set ::ra 4}}}\n{send 6 {{set ::ra}}}\n" 2
 wcase remoteid "{3 2} 1268\n{send 1 {{::A remoteid}}}\n" 2
 wcase remoteid-host "{3 2} {1269 x}\n{send 1 {{::A remoteid}}}\n" 2
 wcase anon "{3 2} 0\n{send 1 {{::A remoteid}}}\n" 2
-wcase callback-back "{3 2} 1270\n{send 1 {{::A send -async [::A remoteid] {set z 1}}}}\n" 3
+case wire.remoteid-after-anon {::A remoteid}
+wcase callback-back "{3 2} 1270\n{send 1 {{::A send -async \[::A remoteid\] {set z 1}}}}\n" 3
 wcase vers-later "{3 2} 1271\n{vers 2}\n{send 1 {{::A remoteid}}}\n" 2
 wcase reply-unknown "{3 2} 1272\n{reply 99 {return -code 0 x}}\n{send 1 {{set a 1}}}\n" 2
 wcase nl-inside "{3 2} 1273\n{send 1 {{set a \"x\ny\"}}}\n" 2
@@ -1010,6 +1036,7 @@ case wire.refused.silent {
     list [rawdata Qsil] [info exists ::raw(Qsil,eof)] $::bg
 }
 catch {close $::raw(Qsil,sock)}
+case wire.remoteid-before-eof {::A remoteid}
 case wire.server.eof-before-line {
     rawclient Qeof $A
     close $::raw(Qeof,sock)
