@@ -105,11 +105,15 @@ foreach ref {4.7.3 4.7} {
         set why ""
         foreach e $deliberate {
             lassign $e r p reason
-            if {($r eq $ref || $r eq "all") && [string match $p $c]} {
-                set why $reason
-                dict set used $e 1
-                break
+            if {$r ne $ref && $r ne "all"} continue
+            foreach pp [split $p ,] {
+                if {[string match $pp $c]} {
+                    set why $reason
+                    dict set used $e 1
+                    break
+                }
             }
+            if {$why ne ""} break
         }
         if {$why ne ""} {
             incr delib
