@@ -112,7 +112,6 @@ fn cmd_init(i: Interp<'_>, _: &Rc<Comm>, _: &[Obj]) -> Result<Obj, Exception> {
     init(i).map(|()| Obj::new())
 }
 
-
 /// The `pkgIndex.tcl` for a directory holding [`LIBRARY_FILE`].
 pub fn pkg_index() -> String {
     format!(

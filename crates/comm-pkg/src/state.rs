@@ -318,7 +318,7 @@ impl Comm {
 /// procedures raise it.
 fn dead_chan(name: &str, var: &str) -> Exception {
     Exception::with_errorcode(
-        format!("TCL READ VARNAME"),
+        "TCL READ VARNAME",
         format!("can't read \"comm({name},{var})\": no such element in array"),
     )
 }

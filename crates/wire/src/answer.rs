@@ -96,7 +96,11 @@ pub fn sync_result(outcome: Outcome) -> Result<String, Failure> {
                 1,
                 format!(
                     "invoked \"{}\" outside of a loop",
-                    if c == Code::Break { "break" } else { "continue" }
+                    if c == Code::Break {
+                        "break"
+                    } else {
+                        "continue"
+                    }
                 ),
                 None,
                 Some("TCL RESULT UNEXPECTED".to_string()),
