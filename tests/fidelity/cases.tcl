@@ -860,6 +860,24 @@ proc ::fut_nested {} {
     after 20 [list $f return nested-ok]
 }
 case future.after-nested-send {::C send $D fut_nested}
+proc ::fut_vwait {} {
+    # Another request is served while this one waits: it keeps its identity.
+    after 10 {::D3 send -async $::D {set ::other 1}}
+    after 60 {set ::fv 1}
+    vwait ::fv
+    unset ::fv
+    set r [::D remoteid]
+    set f [::D return_async]
+    after 10 [list $f return [list $r $f]]
+}
+case future.vwait-keeps-identity {::comm::comm new ::D3 -listen 1; reg [::D3 self] D3; set r [::C send $D fut_vwait]; ::D3 destroy; set r}
+proc ::upd_remoteid {} {
+    ::D3 send -async $::D {set ::other 2}
+    update
+    ::D remoteid
+}
+case remoteid.update-keeps {::comm::comm new ::D3 -listen 1; reg [::D3 self] D3b; set r [::C send $D upd_remoteid]; ::D3 destroy; set r}
+case remoteid.after-update {::D remoteid}
 
 # =============================================================================
 # 11. shutdown, abort, destroy, pending
