@@ -43,12 +43,15 @@ proc ::comm::comm_send {} {
     proc ::comm::comm_send {} {}
 }
 
-# The channel commands are tcllib's procedures, verbatim: a failed send's
-# errorInfo shows their frames (`(procedure "::comm::comm" line 6)`), and
-# break/continue from a remote turn into errors at their boundary, as in
-# tcllib.
+# The channel commands are tcllib's procedures, line for line: a failed
+# send's errorInfo shows their frames (`(procedure "::comm::comm" line 6)`),
+# and break/continue from a remote turn into errors at their boundary, as in
+# tcllib. One line differs: the method lookup, tcllib's
+# `info commands ::comm::comm_cmd_$cmd*`, is ::comm::RMethod, which gives
+# the same answer without scanning the namespace for a full method name
+# (3 of the 5 microseconds a `send -async` spent in the procedure).
 proc ::comm::comm {cmd args} {
-    set method [info commands ::comm::comm_cmd_$cmd*]
+    set method [::comm::RMethod $cmd]
 
     if {[llength $method] == 1} {
 	set chan ::comm::comm; # passed to methods
@@ -163,7 +166,7 @@ proc ::comm::comm_cmd_new {chan ch args} {
         return -code error "Already existing command: $ch"
     } else {
 	proc $ch {cmd args} {
-	    set method [info commands ::comm::comm_cmd_$cmd*]
+	    set method [::comm::RMethod $cmd]
 
 	    if {[llength $method] == 1} {
 		# this should work right even if aliased

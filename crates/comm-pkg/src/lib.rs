@@ -72,7 +72,7 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
     interp.create_namespace("::comm")?;
     interp.create_namespace("::tclcomm")?;
     type Cmd = fn(Interp<'_>, &Rc<Comm>, &[Obj]) -> Result<Obj, Exception>;
-    let commands: [(&str, Cmd); 19] = [
+    let commands: [(&str, Cmd); 20] = [
         ("RListen", listen::cmd_listen),
         ("RStats", state::cmd_stats),
         ("RHook", state::cmd_hook),
@@ -91,6 +91,7 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
         ("RReturnAsync", state::cmd_return_async),
         ("comm_cmd_send", state::send),
         ("RState", state::cmd_state),
+        ("RMethod", state::cmd_method),
         ("RInit", cmd_init),
     ];
     for (name, f) in commands {

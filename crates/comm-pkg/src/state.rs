@@ -760,6 +760,42 @@ fn cancel_futures(i: Interp<'_>, comm: &Rc<Comm>, chan: &str, conn: ConnId) {
 // ---------------------------------------------------------------------------
 // Rust commands called by the Tcl library.
 
+/// The methods of a channel (tcllib's `::comm::comm_cmd_*` procedures).
+const METHODS: [&str; 15] = [
+    "abort",
+    "channels",
+    "configure",
+    "connect",
+    "debug",
+    "destroy",
+    "hook",
+    "ids",
+    "interps",
+    "new",
+    "remoteid",
+    "return_async",
+    "self",
+    "send",
+    "shutdown",
+];
+
+/// `::comm::RMethod cmd`: what tcllib's channel procedures look up with
+/// `info commands ::comm::comm_cmd_$cmd*`. A full method name is the one
+/// command matching it (no method name is a prefix of another); anything
+/// else (a prefix, a glob pattern) asks Tcl, so the answer is the same.
+pub(crate) fn cmd_method(i: Interp<'_>, _: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "cmd")?;
+    let cmd = arg(objv, 1);
+    if METHODS.contains(&cmd.as_str()) {
+        return Ok(Obj::string(&format!("::comm::comm_cmd_{cmd}")));
+    }
+    i.eval_objv(&[
+        Obj::string("::info"),
+        Obj::string("commands"),
+        Obj::string(&format!("::comm::comm_cmd_{cmd}*")),
+    ])
+}
+
 /// `::comm::RState` saves the current message and its channel's `remoteid`
 /// (returning a token); `::comm::RState token` restores that save, as
 /// tcllib's `vwait`/`update` wrappers do (only what existed is restored).
