@@ -311,6 +311,7 @@ impl Comm {
         }
         self.forget_all();
         *self.current.borrow_mut() = None;
+        self.saved.borrow_mut().clear();
     }
 }
 
