@@ -254,6 +254,17 @@ case config.port-busy-errorcode {
     close $s
     dict get $o -errorcode
 }
+case config.relisten-busy {
+    ::comm::comm new ::rl -listen 1
+    set s [socket -server {apply {args {}}} -myaddr 127.0.0.1 0]
+    set p [lindex [fconfigure $s -sockname] 2]
+    reg $p BUSY2
+    set r [list [catch {::rl configure -port $p} m] $m [info commands ::rl] \
+               [lsearch [::comm::comm channels] ::rl] [::comm::comm configure -chan]]
+    close $s
+    set r
+}
+case config.relisten-busy-after {::comm::comm channels}
 case config.socketcmd-custom {
     proc ::mysock {args} {lappend ::mysock $args; ::socket {*}$args}
     ::cfg configure -socketcmd ::mysock -listen 1
