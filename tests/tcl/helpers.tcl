@@ -19,15 +19,29 @@ proc waitfor {varname {ms 10000}} {
     return $v
 }
 
-# Spawns a peer tclsh running slave.tcl with comm `kind` (ours | tcllib);
-# returns its comm id once it reported in.
+# Spawns a peer tclsh running slave.tcl with comm `kind` (ours | tcllib,
+# tcllib 1.21's comm 4.7 | tcllib473, tcllib 2.0's comm 4.7.3, found in
+# $env(COMM473_TCLTK), which .ci/tcl-tests unpacks: missing, it is an
+# error, never a skip); returns its comm id once it reported in.
 proc spawn {{kind ours} args} {
-    global slave_seq
+    global slave_seq env
     incr slave_seq
     set var ::slave_at($slave_seq)
     set cmd [list [info nameofexecutable] [file join $::testdir slave.tcl] \
                  [::comm::comm self] $kind $slave_seq {*}$args]
-    set pid [exec {*}$cmd >@ stdout 2>@ stderr &]
+    set had [info exists env(TCLLIBPATH)]
+    if {$had} {set saved $env(TCLLIBPATH)}
+    if {$kind eq "tcllib473"} {
+        if {![info exists env(COMM473_TCLTK)] ||
+            ![file isdirectory $env(COMM473_TCLTK)]} {
+            error "tcllib comm 4.7.3 is needed: set COMM473_TCLTK to tcllib 2.0's\
+                usr/share/tcltk (../shared/tools/tcl9-env DIR unpacks it)"
+        }
+        set env(TCLLIBPATH) [list $env(COMM473_TCLTK)]
+    }
+    set code [catch {exec {*}$cmd >@ stdout 2>@ stderr &} pid]
+    if {$had} {set env(TCLLIBPATH) $saved} else {unset -nocomplain env(TCLLIBPATH)}
+    if {$code} {error $pid}
     lappend ::slave_pids $pid
     set id [waitfor $var 20000]
     if {$id eq "timeout"} {error "peer $kind did not start"}

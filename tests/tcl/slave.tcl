@@ -2,6 +2,9 @@
 lassign $argv master kind seq setup
 if {$kind eq "tcllib"} {
     package require -exact comm 4.7
+} elseif {$kind eq "tcllib473"} {
+    # tcllib 2.0's comm, on TCLLIBPATH (see helpers.tcl).
+    package require -exact comm 4.7.3
 } else {
     package require comm 4.8
 }

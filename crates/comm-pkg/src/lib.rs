@@ -31,7 +31,6 @@
 //!
 //! [`write_package`] lays out a package directory for `TCLLIBPATH`.
 
-mod glob;
 mod listen;
 mod state;
 
@@ -72,26 +71,6 @@ pub const TRANSFER_CONNECT_FILE: &str = "transfer_connect.tcl";
 /// for tcllib's, installed next to the library by [`write_package`].
 pub const TRANSFER_CONNECT_TCL: &str = include_str!("transfer_connect.tcl");
 
-/// The methods of a channel command, sorted (tcllib lists them this way in
-/// its `unknown subcommand` error).
-const METHODS: [&str; 15] = [
-    "abort",
-    "channels",
-    "configure",
-    "connect",
-    "debug",
-    "destroy",
-    "hook",
-    "ids",
-    "interps",
-    "new",
-    "remoteid",
-    "return_async",
-    "self",
-    "send",
-    "shutdown",
-];
-
 /// Installs the `comm` package in `interp`, as `package require comm`
 /// does: the `::comm` namespace, the default channel `::comm::comm`
 /// (listening on an OS-assigned port on 127.0.0.1), and
@@ -105,7 +84,7 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
     interp.create_namespace("::comm")?;
     interp.create_namespace("::tclcomm")?;
     type Cmd = fn(Interp<'_>, &Rc<Comm>, &[Obj]) -> Result<Obj, Exception>;
-    let commands: [(&str, Cmd); 18] = [
+    let commands: [(&str, Cmd); 20] = [
         ("RListen", listen::cmd_listen),
         ("RStats", state::cmd_stats),
         ("RHook", state::cmd_hook),
@@ -122,7 +101,9 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
         ("RConnected", state::cmd_connected),
         ("RAccepted", state::cmd_accepted),
         ("RReturnAsync", state::cmd_return_async),
-        ("RSend", cmd_send),
+        ("comm_cmd_send", state::send),
+        ("RState", state::cmd_state),
+        ("RMethod", state::cmd_method),
         ("RInit", cmd_init),
     ];
     for (name, f) in commands {
@@ -144,51 +125,6 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
 
 fn cmd_init(i: Interp<'_>, _: &Rc<Comm>, _: &[Obj]) -> Result<Obj, Exception> {
     init(i).map(|()| Obj::new())
-}
-
-fn cmd_send(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
-    if objv.len() < 2 {
-        return Err(i.wrong_num_args(objv, 1, "chan ?arg ...?"));
-    }
-    state::send(i, comm, &objv[1].to_str(), &objv[2..])
-}
-
-/// Creates the command of channel `name` (a Rust command: method lookup as
-/// tcllib's glob-prefix match, `send` handled directly, every other method
-/// handed to its `::comm::comm_cmd_<method>` procedure).
-pub(crate) fn create_channel_command(interp: Interp<'_>, comm: &Rc<Comm>, name: &str) {
-    let (c, chan) = (comm.clone(), name.to_owned());
-    interp.create_command(name, move |i, objv| {
-        if objv.len() < 2 {
-            return Err(Exception::with_errorcode(
-                "TCL WRONGARGS",
-                format!(
-                    "wrong # args: should be \"{} cmd ?arg ...?\"",
-                    objv[0].to_str()
-                ),
-            ));
-        }
-        let method = objv[1].to_str();
-        if method == "send" {
-            return state::send(i, &c, &chan, &objv[2..]);
-        }
-        let pattern = format!("{method}*");
-        let mut found = METHODS.iter().filter(|m| glob::matches(&pattern, m));
-        match (found.next(), found.next()) {
-            (Some(&"send"), None) => state::send(i, &c, &chan, &objv[2..]),
-            (Some(m), None) => {
-                let mut words = Vec::with_capacity(objv.len());
-                words.push(Obj::string(&format!("::comm::comm_cmd_{m}")));
-                words.push(Obj::string(&chan));
-                words.extend(objv[2..].iter().cloned());
-                i.eval_objv(&words)
-            }
-            _ => Err(Exception::error(format!(
-                "unknown subcommand \"{method}\": must be one of {}",
-                METHODS.join(", ")
-            ))),
-        }
-    });
 }
 
 /// The `pkgIndex.tcl` for a directory holding [`LIBRARY_FILE`].

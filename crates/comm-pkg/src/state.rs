@@ -15,7 +15,7 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use tclcomm_tcl::{Channel, ChannelHandler, EventFlags, Exception, Interp, InterpRef, Obj, Timer};
-use tclcomm_wire::answer::{self, CallbackArgs, Failure};
+use tclcomm_wire::answer::{CallbackArgs, Failure};
 use tclcomm_wire::engine::{
     Action, CallKind, ConnId, Engine, EngineConfig, Loss, Request, RequestKind,
 };
@@ -53,6 +53,13 @@ pub(crate) struct Current {
     future: Option<String>,
 }
 
+/// What tcllib's `vwait`/`update` wrappers save around a nested event loop:
+/// the current message, and the `remoteid` of its channel.
+struct Saved {
+    current: Option<Current>,
+    remote: Option<(String, Option<Id>)>,
+}
+
 /// A `return_async` future (`::comm::futureN`).
 #[derive(Debug)]
 struct Future {
@@ -71,6 +78,11 @@ pub(crate) struct Comm {
     current: RefCell<Option<Current>>,
     futures: RefCell<HashMap<String, Future>>,
     next_future: Cell<u64>,
+    /// States saved by the `vwait`/`update` wrappers (see [`cmd_state`]).
+    saved: RefCell<Vec<Saved>>,
+    /// How many received requests are being executed (more than one when a
+    /// script runs the event loop and a nested one executes inside it).
+    depth: Cell<u32>,
     /// The buffer sockets are read into (see [`on_readable`]).
     read_buf: RefCell<Vec<u8>>,
     /// Listeners of channels using Tcl's `socket`, by channel name.
@@ -264,11 +276,7 @@ impl Comm {
     }
 
     fn chan_or_err(&self, name: &str) -> Result<Rc<Chan>, Exception> {
-        self.chan(name).ok_or_else(|| {
-            Exception::error(format!(
-                "can't read \"comm({name},port)\": no such element in array"
-            ))
-        })
+        self.chan(name).ok_or_else(|| dead_chan(name, "port"))
     }
 
     /// Drops every channel's sockets without talking to Tcl beyond removing
@@ -303,7 +311,17 @@ impl Comm {
         }
         self.forget_all();
         *self.current.borrow_mut() = None;
+        self.saved.borrow_mut().clear();
     }
+}
+
+/// Tcl's error for reading a destroyed channel's state, as tcllib's
+/// procedures raise it.
+fn dead_chan(name: &str, var: &str) -> Exception {
+    Exception::with_errorcode(
+        "TCL READ VARNAME",
+        format!("can't read \"comm({name},{var})\": no such element in array"),
+    )
 }
 
 /// Is hook `event` set on channel `chan`?
@@ -325,6 +343,13 @@ fn bgerror(i: Interp<'_>, msg: &str) {
 /// Carries out the engine's actions for `chan`. `flush` says whether
 /// written data is flushed now or at idle time (bursts of `-async`).
 pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bool) {
+    // tcllib's `remoteid` names the sender of the latest message of any
+    // kind, a `vers` answer included.
+    let heard = chan.engine.borrow_mut().take_heard();
+    if let Some(id) = heard {
+        note_message(comm, chan, &id, "");
+        *chan.remoteid.borrow_mut() = Some(id);
+    }
     loop {
         let action = chan.engine.borrow_mut().poll_action();
         let Some(action) = action else { break };
@@ -340,7 +365,7 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                 id,
                 kind,
                 outcome,
-            } => complete(i, chan, serial, id, kind, outcome),
+            } => complete(i, comm, chan, serial, id, kind, outcome),
             Action::Lost {
                 conn,
                 id,
@@ -348,18 +373,26 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                 failed,
             } => {
                 // In the engine's order: failed calls, futures, the hook.
+                // What tcllib's loop over the pending calls leaves in the
+                // lost hook's frame: `s`, and for callbacks `ser args err`.
+                let mut pending = Vec::new();
+                let mut last_cb: Option<(u64, Vec<String>, String)> = None;
                 for f in failed {
                     match f.kind {
                         CallKind::Sync => {
+                            pending.push(f.serial.to_string());
                             chan.slots
                                 .borrow_mut()
                                 .insert(f.serial, Slot::Lost(Failure::from_loss(&loss)));
                         }
                         CallKind::Callback => {
+                            pending.push(format!("{} callback", f.serial));
                             let cb = chan.callbacks.borrow_mut().remove(&f.serial);
                             if let Some(cb) = cb {
-                                let args = CallbackArgs::from_loss(&loss);
-                                invoke_callback(i, &cb, &args.to_list(&id, f.serial, &chan.name));
+                                let args = CallbackArgs::from_loss(&loss)
+                                    .to_list(&id, f.serial, &chan.name);
+                                let err = invoke_callback(i, &cb, &args);
+                                last_cb = Some((f.serial, args.to_vec(), err));
                             }
                         }
                     }
@@ -368,12 +401,22 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                 cancel_futures(i, comm, &chan.name, conn);
                 let fid = chan.closed.borrow_mut().remove(&conn).unwrap_or_default();
                 if hook_set(chan, "lost") {
+                    let last = match &last_cb {
+                        Some((ser, args, err)) => Obj::list(&[
+                            Obj::int(i64::try_from(*ser).unwrap_or(0)),
+                            Obj::list_of(args),
+                            Obj::string(err),
+                        ]),
+                        None => Obj::new(),
+                    };
                     let _ = i.eval_objv(&[
                         Obj::string("::comm::commLostHook"),
                         Obj::string(&chan.name),
                         Obj::string(&fid),
                         Obj::string(id.as_str()),
                         Obj::string(&reason),
+                        Obj::list_of(&pending),
+                        last,
                     ]);
                 }
             }
@@ -461,15 +504,53 @@ fn arm_timer(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>) {
     *chan.timer.borrow_mut() = Some((at, timer));
 }
 
-fn invoke_callback<S: AsRef<str>>(i: Interp<'_>, cb: &str, args: &[S]) {
+/// Calls a `-command` callback (`uplevel #0 $callback $args`); returns its
+/// result or error message (tcllib's `err`).
+fn invoke_callback<S: AsRef<str>>(i: Interp<'_>, cb: &str, args: &[S]) -> String {
     let args = Obj::list_of(args.iter().map(AsRef::as_ref));
     let script = tclcomm_wire::script::concat([cb, &text(&args)]);
-    if let Err(e) = i.eval_global(&script) {
-        bgerror(i, &e.result);
+    match i.eval_global(&script) {
+        Ok(r) => text(&r),
+        Err(e) => {
+            bgerror(i, &e.result);
+            e.result
+        }
     }
 }
 
-fn complete(i: Interp<'_>, chan: &Rc<Chan>, serial: u64, id: Id, kind: CallKind, outcome: Outcome) {
+/// tcllib's `AsyncPrepare`, for a message that is not a request: every
+/// message becomes the "current" one, so `return_async` outside a request
+/// refers to the latest message (and fails if it came to another channel).
+/// Inside a request's execution the request stays current (tcllib's
+/// `vwait`/`update` wrappers restore it).
+fn note_message(comm: &Comm, chan: &Chan, id: &Id, serial: &str) {
+    if comm.depth.get() > 0 {
+        return;
+    }
+    let conn = chan.engine.borrow().connection(id);
+    if let Some(conn) = conn {
+        *comm.current.borrow_mut() = Some(Current {
+            chan: chan.name.clone(),
+            conn,
+            // A future for it answers nothing, as tcllib's answers only
+            // `send` and `command`.
+            kind: RequestKind::Async,
+            serial: Serial(serial.to_owned()),
+            future: None,
+        });
+    }
+}
+
+fn complete(
+    i: Interp<'_>,
+    comm: &Comm,
+    chan: &Rc<Chan>,
+    serial: u64,
+    id: Id,
+    kind: CallKind,
+    outcome: Outcome,
+) {
+    note_message(comm, chan, &id, &serial.to_string());
     *chan.remoteid.borrow_mut() = Some(id.clone());
     let event = match kind {
         CallKind::Sync => "reply",
@@ -478,11 +559,13 @@ fn complete(i: Interp<'_>, chan: &Rc<Chan>, serial: u64, id: Id, kind: CallKind,
     let mut outcome = outcome;
     let mut code_text = outcome.code.to_string();
     if hook_set(chan, event) {
+        let conn = chan.engine.borrow().connection(&id);
+        let fid = conn.map(|c| chan.sock_name(c)).unwrap_or_default();
         let r = i.eval_objv(&[
             Obj::string("::comm::commReplyHook"),
             Obj::string(&chan.name),
             Obj::string(event),
-            Obj::string(""),
+            Obj::string(&fid),
             Obj::string(id.as_str()),
             Obj::int(i64::try_from(serial).unwrap_or(0)),
             Obj::string(&code_text),
@@ -496,7 +579,7 @@ fn complete(i: Interp<'_>, chan: &Rc<Chan>, serial: u64, id: Id, kind: CallKind,
         {
             code_text = text(&items[0]);
             outcome = Outcome {
-                code: Code::parse(&code_text),
+                code: Code::parse_exact(&code_text),
                 errorinfo: text(&items[1]),
                 errorcode: text(&items[2]),
                 result: text(&items[3]),
@@ -513,7 +596,7 @@ fn complete(i: Interp<'_>, chan: &Rc<Chan>, serial: u64, id: Id, kind: CallKind,
                 let mut args = CallbackArgs::from_outcome(&outcome);
                 // The reply hook may have changed the code's text.
                 args.code = code_text;
-                invoke_callback(i, &cb, &args.to_list(&id, serial, &chan.name));
+                let _ = invoke_callback(i, &cb, &args.to_list(&id, serial, &chan.name));
             }
         }
     }
@@ -570,6 +653,7 @@ fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, mut req: Request) {
         serial: req.serial.clone(),
         future: None,
     }));
+    comm.depth.set(comm.depth.get() + 1);
     let slow = hook_set(chan, "eval") || chan.has_interp.get();
     let outcome = if slow {
         let fid = chan.sock_name(req.conn);
@@ -627,9 +711,11 @@ fn execute(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, mut req: Request) {
         .borrow()
         .as_ref()
         .is_some_and(|c| c.future.is_some() && c.conn == req.conn && c.serial == req.serial);
-    if prev.is_some() {
+    comm.depth.set(comm.depth.get().saturating_sub(1));
+    if comm.depth.get() > 0 {
         // A request served inside another one's event loop: give the outer
         // one back its identity, as tcllib's `vwait`/`update` wrappers do.
+        // (At top level the latest request's identity stays, as in tcllib.)
         *comm.current.borrow_mut() = prev;
         *chan.remoteid.borrow_mut() = prev_remote;
     }
@@ -677,6 +763,82 @@ fn cancel_futures(i: Interp<'_>, comm: &Rc<Comm>, chan: &str, conn: ConnId) {
 // ---------------------------------------------------------------------------
 // Rust commands called by the Tcl library.
 
+/// The methods of a channel (tcllib's `::comm::comm_cmd_*` procedures).
+const METHODS: [&str; 15] = [
+    "abort",
+    "channels",
+    "configure",
+    "connect",
+    "debug",
+    "destroy",
+    "hook",
+    "ids",
+    "interps",
+    "new",
+    "remoteid",
+    "return_async",
+    "self",
+    "send",
+    "shutdown",
+];
+
+/// `::comm::RMethod cmd`: what tcllib's channel procedures look up with
+/// `info commands ::comm::comm_cmd_$cmd*`. A full method name is the one
+/// command matching it (no method name is a prefix of another); anything
+/// else (a prefix, a glob pattern) asks Tcl, so the answer is the same.
+pub(crate) fn cmd_method(i: Interp<'_>, _: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    want(i, objv, 2, "cmd")?;
+    let cmd = arg(objv, 1);
+    if METHODS.contains(&cmd.as_str()) {
+        return Ok(Obj::string(&format!("::comm::comm_cmd_{cmd}")));
+    }
+    i.eval_objv(&[
+        Obj::string("::info"),
+        Obj::string("commands"),
+        Obj::string(&format!("::comm::comm_cmd_{cmd}*")),
+    ])
+}
+
+/// `::comm::RState` saves the current message and its channel's `remoteid`
+/// (returning a token); `::comm::RState token` restores that save, as
+/// tcllib's `vwait`/`update` wrappers do (only what existed is restored).
+pub(crate) fn cmd_state(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    match objv.len() {
+        1 => {
+            let current = comm.current.borrow().clone();
+            let remote = current.as_ref().and_then(|c| {
+                comm.chan(&c.chan)
+                    .map(|ch| (c.chan.clone(), ch.remoteid.borrow().clone()))
+            });
+            let mut saved = comm.saved.borrow_mut();
+            saved.push(Saved { current, remote });
+            Ok(Obj::int(i64::try_from(saved.len() - 1).unwrap_or(0)))
+        }
+        2 => {
+            let n = usize::try_from(objv[1].to_i64()?).unwrap_or(usize::MAX);
+            let s = {
+                let mut saved = comm.saved.borrow_mut();
+                if n >= saved.len() {
+                    return Ok(Obj::new());
+                }
+                let s = saved.swap_remove(n);
+                saved.truncate(n);
+                s
+            };
+            if s.current.is_some() {
+                *comm.current.borrow_mut() = s.current;
+            }
+            if let Some((name, Some(id))) = s.remote
+                && let Some(c) = comm.chan(&name)
+            {
+                *c.remoteid.borrow_mut() = Some(id);
+            }
+            Ok(Obj::new())
+        }
+        _ => Err(i.wrong_num_args(objv, 1, "?token?")),
+    }
+}
+
 fn arg(objv: &[Obj], k: usize) -> String {
     objv.get(k).map(text).unwrap_or_default()
 }
@@ -689,24 +851,14 @@ fn want(i: Interp<'_>, objv: &[Obj], n: usize, usage: &str) -> Result<(), Except
     }
 }
 
-/// `::comm::RNew chan`: creates the Rust side of a channel and its command.
+/// `::comm::RNew chan`: creates the Rust side of a channel.
 pub(crate) fn cmd_new(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
     want(i, objv, 2, "chan")?;
     let name = arg(objv, 1);
+    // The channel's command is tcllib's procedure, created by the library.
     comm.chans
         .borrow_mut()
         .insert(name.clone(), Rc::new(Chan::new(&name)));
-    let exists = i
-        .eval_objv(&[
-            Obj::string("::info"),
-            Obj::string("commands"),
-            Obj::string(&name),
-        ])
-        .map(|o| !o.to_str().is_empty())
-        .unwrap_or(false);
-    if !exists {
-        crate::create_channel_command(i, comm, &name);
-    }
     Ok(Obj::new())
 }
 
@@ -761,7 +913,8 @@ pub(crate) fn cmd_interp(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result
 /// `::comm::RSerial chan`.
 pub(crate) fn cmd_serial(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
     want(i, objv, 2, "chan")?;
-    let c = comm.chan_or_err(&arg(objv, 1))?;
+    let name = arg(objv, 1);
+    let c = comm.chan(&name).ok_or_else(|| dead_chan(&name, "serial"))?;
     let s = c.engine.borrow().serial();
     Ok(Obj::int(i64::try_from(s).unwrap_or(i64::MAX)))
 }
@@ -787,7 +940,11 @@ pub(crate) fn cmd_remoteid(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
 /// `::comm::RPeer chan id`: the socket carrying sends to `id`, or "".
 pub(crate) fn cmd_peer(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
     want(i, objv, 3, "chan id")?;
-    let c = comm.chan_or_err(&arg(objv, 1))?;
+    // A destroyed channel has no connection; commConnect then fails on its
+    // settings, as tcllib's does.
+    let Some(c) = comm.chan(&arg(objv, 1)) else {
+        return Ok(Obj::new());
+    };
     let conn = c.engine.borrow().connection(&Id::from_text(arg(objv, 2)));
     Ok(Obj::string(
         &conn.map(|k| c.sock_name(k)).unwrap_or_default(),
@@ -1028,13 +1185,16 @@ fn on_readable(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>, conn: ConnId) 
 // ---------------------------------------------------------------------------
 // send
 
-/// The `send` method: `?-async | -command callback? id cmd ?arg ...?`.
-pub(crate) fn send(
-    i: Interp<'_>,
-    comm: &Rc<Comm>,
-    chan_name: &str,
-    args: &[Obj],
-) -> Result<Obj, Exception> {
+/// `::comm::comm_cmd_send chan ?-async | -command callback? id cmd ?arg
+/// ...?`: the `send` method, reached as in tcllib through the channel's
+/// procedure (`uplevel 1 [linsert $args 0 $method $chan]`), so errors show
+/// tcllib's frames. `objv` is the whole command.
+pub(crate) fn send(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Result<Obj, Exception> {
+    if objv.len() < 2 {
+        return Err(i.wrong_num_args(objv, 1, "chan ?arg ...?"));
+    }
+    let chan_name = text(&objv[1]);
+    let args = &objv[2..];
     let mut k = 0;
     let mut kind = RequestKind::Send;
     let mut callback = String::new();
@@ -1058,38 +1218,45 @@ pub(crate) fn send(
         ));
     }
     let id = Id::from_text(text(&id_obj));
-    let chan = comm.chan(chan_name);
+    let chan = comm.chan(&chan_name);
     let connected = chan
         .as_ref()
         .is_some_and(|c| c.engine.borrow().connection(&id).is_some());
     if !connected || chan.as_ref().is_some_and(|c| hook_set(c, "connecting")) {
         let r = i.eval_objv(&[
             Obj::string("::comm::commConnect"),
-            Obj::string(chan_name),
+            Obj::string(&chan_name),
             id_obj.clone(),
         ]);
         let fid = match r {
             Ok(fid) => text(&fid),
-            Err(e) if e.code == 1 => {
+            Err(e) => {
+                // tcllib: `return -code error "Connect to remote failed:
+                // $fid"`, a fresh error (errorCode NONE, errorInfo from
+                // here on).
+                i.reset_result();
                 return Err(Exception::error(format!(
                     "Connect to remote failed: {}",
                     e.result
                 )));
             }
-            // `return x` from a hook: the "socket" is x.
-            Err(e) => e.result,
         };
         let known = chan
             .as_ref()
             .is_some_and(|c| c.by_name.borrow().contains_key(&fid));
         if !known {
+            // A `connecting` hook did `return x`: tcllib takes a serial,
+            // then fails to write to "socket" x.
+            if let Some(c) = &chan {
+                c.engine.borrow_mut().skip_serial();
+            }
             return Err(Exception::with_errorcode(
                 format!("TCL LOOKUP CHANNEL {}", text(&Obj::list_of([&fid]))),
                 format!("can not find channel named \"{fid}\""),
             ));
         }
     }
-    let chan = comm.chan_or_err(chan_name)?;
+    let chan = comm.chan_or_err(&chan_name)?;
     let script: Vec<String> = frags.iter().map(text).collect();
     let serial = chan
         .engine
@@ -1109,7 +1276,7 @@ pub(crate) fn send(
         RequestKind::Send => {
             chan.slots.borrow_mut().insert(serial, Slot::Waiting);
             process(i, comm, &chan, true);
-            wait(i, comm, &chan, serial)
+            wait(i, comm, &chan, serial, objv)
         }
     }
 }
@@ -1117,7 +1284,13 @@ pub(crate) fn send(
 /// Runs the event loop until the answer to `serial` is in (tcllib's
 /// `vwait`), keeping the identity of the request being served, as
 /// tcllib's `vwait` wrapper does.
-fn wait(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, serial: u64) -> Result<Obj, Exception> {
+fn wait(
+    i: Interp<'_>,
+    comm: &Rc<Comm>,
+    chan: &Rc<Chan>,
+    serial: u64,
+    objv: &[Obj],
+) -> Result<Obj, Exception> {
     let saved = comm.current.borrow().clone();
     let saved_remote = saved
         .as_ref()
@@ -1137,26 +1310,76 @@ fn wait(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, serial: u64) -> Result<
         *c.remoteid.borrow_mut() = r;
     }
     let slot = chan.slots.borrow_mut().remove(&serial);
-    let failure = match slot {
-        Some(Slot::Done(o)) => match answer::sync_result(o) {
-            Ok(result) => return Ok(Obj::string(&result)),
-            Err(failure) => failure,
-        },
-        Some(Slot::Lost(failure)) => failure,
-        _ => return Err(Exception::error("interpreter deleted")),
-    };
-    Err(exception_of(failure))
+    match slot {
+        Some(Slot::Done(o)) => sync_answer(i, o, objv),
+        Some(Slot::Lost(failure)) => {
+            // tcllib: `return -code error $reason`.
+            i.reset_result();
+            Err(Exception::error(failure.message))
+        }
+        _ => Err(Exception::error("interpreter deleted")),
+    }
 }
 
-/// What a failed `send` raises (the engine's mapping, as a Tcl exception).
-fn exception_of(f: Failure) -> Exception {
-    match (f.return_code, f.errorinfo, f.errorcode) {
-        (1, None, None) => Exception::error(f.message),
-        (1, None, Some(code)) => Exception::with_errorcode(code, f.message),
-        (n, info, code) => {
-            Exception::with_options(i32::try_from(n).unwrap_or(1), f.message, info, code)
+/// What tcllib's `send` makes of an answer: `switch -- $return(-code)
+/// {"" - 0 {return $result} 1 {return -code 1 -errorinfo .. -errorcode ..
+/// $result} default {return -code $code $result}}`. Codes other than 0 and
+/// 1 are returned as such, and the channel's procedure turns break and
+/// continue into Tcl's errors, as tcllib's does.
+fn sync_answer(i: Interp<'_>, o: Outcome, objv: &[Obj]) -> Result<Obj, Exception> {
+    let code = match &o.code {
+        Code::Invalid(t) if t.is_empty() => Code::Ok,
+        Code::Invalid(t) => match Code::parse(t) {
+            // `return -code error`: a plain error.
+            Code::Error => {
+                i.reset_result();
+                return Err(Exception::error(o.result));
+            }
+            Code::Invalid(_) => {
+                return Err(Exception::with_errorcode(
+                    "TCL RESULT ILLEGAL_CODE",
+                    format!(
+                        "bad completion code \"{t}\": must be ok, error, return, break, continue, or an integer"
+                    ),
+                ));
+            }
+            c => c,
+        },
+        c => c.clone(),
+    };
+    match code {
+        Code::Ok | Code::Return => Ok(Obj::string(&o.result)),
+        Code::Error => {
+            // `return -errorinfo` leaves the remote errorInfo logged: Tcl
+            // adds the frame of the call of tcllib's `comm_cmd_send`, not
+            // of the `return`.
+            let info = format!(
+                "{}\n    invoked from within\n\"{}\"",
+                o.errorinfo,
+                command_text(objv)
+            );
+            // The call is line 1 of the `uplevel` in the channel's
+            // procedure.
+            Err(Exception::with_options(1, o.result, Some(info), Some(o.errorcode)).at_line(1))
         }
+        c => Err(Exception::with_options(
+            i32::try_from(c.number().unwrap_or(1)).unwrap_or(1),
+            o.result,
+            None,
+            None,
+        )),
     }
+}
+
+/// A command as Tcl's error log quotes it: the words as a list, cut at 150
+/// characters with `...`.
+fn command_text(objv: &[Obj]) -> String {
+    let t = text(&Obj::list(objv));
+    if t.len() <= 150 {
+        return t;
+    }
+    let cut: String = t.chars().take(150).collect();
+    format!("{cut}...")
 }
 
 // ---------------------------------------------------------------------------
@@ -1182,8 +1405,10 @@ pub(crate) fn cmd_return_async(
             "Internal error: Trying to activate async return for a command on a different channel",
         ));
     }
+    // snit's `%AUTO%` names: tcllib's futures are ::comm::future1, 3, 5...
+    // (snit's counter also numbers each instance's namespace).
     let n = comm.next_future.get() + 1;
-    comm.next_future.set(n);
+    comm.next_future.set(n + 1);
     let name = format!("::comm::future{n}");
     comm.futures.borrow_mut().insert(
         name.clone(),
@@ -1204,6 +1429,12 @@ pub(crate) fn cmd_return_async(
 }
 
 fn future_cmd(i: Interp<'_>, comm: &Rc<Comm>, name: &str, objv: &[Obj]) -> Result<Obj, Exception> {
+    if objv.len() < 2 {
+        return Err(Exception::with_errorcode(
+            "TCL WRONGARGS",
+            format!("wrong # args: should be \"{name} subcommand ?arg ...?\""),
+        ));
+    }
     let method = arg(objv, 1);
     let rest = objv.get(2..).unwrap_or_default();
     let with = |f: &mut dyn FnMut(&mut Future) -> Result<Obj, Exception>| match comm
@@ -1273,16 +1504,15 @@ fn future_cmd(i: Interp<'_>, comm: &Rc<Comm>, name: &str, objv: &[Obj]) -> Resul
                 })
             }
             _ => {
+                // snit: `foreach {option value} $args`, so a last option
+                // without a value is set to "".
                 let mut pairs = Vec::new();
                 for p in rest.chunks(2) {
                     let opt = text(&p[0]);
                     if opt != "-command" {
                         return Err(Exception::error(format!("unknown option \"{opt}\"")));
                     }
-                    let Some(v) = p.get(1) else {
-                        return Err(Exception::error(format!("value for \"{opt}\" missing")));
-                    };
-                    pairs.push(text(v));
+                    pairs.push(p.get(1).map(text).unwrap_or_default());
                 }
                 with(&mut |fu| {
                     for v in &pairs {
@@ -1316,9 +1546,23 @@ fn future_cmd(i: Interp<'_>, comm: &Rc<Comm>, name: &str, objv: &[Obj]) -> Resul
             }
             Ok(Obj::new())
         }
-        _ => Err(Exception::error(format!(
-            "\"{name} {method}\" is not defined"
-        ))),
+        // snit's introspection, as far as it is not snit's internals.
+        "info" => match rest.first().map(text).as_deref() {
+            None => Err(Exception::with_errorcode(
+                "TCL WRONGARGS",
+                format!("wrong # args: should be \"{name} info command ?arg ...?\""),
+            )),
+            Some("type") => Ok(Obj::string("::comm::future")),
+            Some("options") => Ok(Obj::string("-command")),
+            Some(sub) => Err(Exception::with_errorcode(
+                format!("TCL LOOKUP SUBCOMMAND {}", text(&Obj::list_of([sub]))),
+                format!("unknown subcommand \"{sub}\": must be options, or type"),
+            )),
+        },
+        _ => Err(Exception::with_errorcode(
+            format!("TCL LOOKUP SUBCOMMAND {}", text(&Obj::list_of([&method]))),
+            format!("unknown subcommand \"{method}\": must be cget, configure, or destroy"),
+        )),
     }
 }
 
@@ -1326,8 +1570,16 @@ fn future_done(i: Interp<'_>, comm: &Rc<Comm>, fu: &Future, rcode: &str, value: 
     let Some(chan) = comm.chan(&fu.chan) else {
         return;
     };
-    let code = Code::parse(rcode);
-    let (errorinfo, errorcode) = if code == Code::Error {
+    // tcllib writes `return -code <rcode>` as given (`ok` stays `ok`), and
+    // adds the (current, global) errorInfo and errorCode, and reports a
+    // background error, only when `$rcode == 1`.
+    let is_one = is_one(rcode);
+    let code = if is_one {
+        Code::Error
+    } else {
+        Code::parse_exact(rcode)
+    };
+    let (errorinfo, errorcode) = if is_one {
         (
             i.get_var("::errorInfo")
                 .map(|o| text(&o))
@@ -1352,8 +1604,18 @@ fn future_done(i: Interp<'_>, comm: &Rc<Comm>, fu: &Future, rcode: &str, value: 
     if ok {
         process(i, comm, &chan, true);
     }
-    if rcode.trim() == "1" {
+    if is_one {
         bgerror(i, value);
+    }
+}
+
+/// Tcl's `$x == 1` for a completion code given as text: numeric equality
+/// (integers in Tcl's syntax, or reals), else string equality.
+fn is_one(text: &str) -> bool {
+    match Code::parse(text) {
+        Code::Error => text != "error",
+        Code::Invalid(t) => t.trim().parse::<f64>().is_ok_and(|x| x == 1.0),
+        _ => false,
     }
 }
 

@@ -26,6 +26,10 @@ pub struct Exception {
     pub errorcode: Option<String>,
     /// `-errorinfo` (the stack trace), if known.
     pub errorinfo: Option<String>,
+    /// `-errorline` to set with `-errorinfo`: the line Tcl reports for the
+    /// frame around the command that raised it (`("uplevel" body line N)`).
+    /// `None` leaves Tcl's current value.
+    pub errorline: Option<i32>,
 }
 
 impl Exception {
@@ -36,6 +40,7 @@ impl Exception {
             result: msg.into(),
             errorcode: None,
             errorinfo: None,
+            errorline: None,
         }
     }
 
@@ -61,6 +66,16 @@ impl Exception {
             result: result.into(),
             errorcode,
             errorinfo,
+            errorline: None,
+        }
+    }
+
+    /// The same exception, raised as if from line `line` of the script
+    /// around it (`-errorline`).
+    pub fn at_line(self, line: i32) -> Exception {
+        Exception {
+            errorline: Some(line),
+            ..self
         }
     }
 
@@ -85,9 +100,11 @@ impl Exception {
             return sys::TCL_ERROR;
         }
         let mut opts = Obj::list_of(["-code", &self.code.to_string(), "-level", "0"]);
+        let line = self.errorline.map(|n| n.to_string());
         for (k, v) in [
             ("-errorcode", &self.errorcode),
             ("-errorinfo", &self.errorinfo),
+            ("-errorline", &line),
         ] {
             if let Some(v) = v {
                 // Appending to a fresh, unshared list cannot fail.
@@ -134,6 +151,7 @@ impl EvalOutcome {
             result: self.result,
             errorcode: is_err.then_some(self.errorcode),
             errorinfo: is_err.then_some(self.errorinfo),
+            errorline: None,
         })
     }
 }

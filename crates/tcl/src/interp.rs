@@ -192,6 +192,7 @@ impl<'a> Interp<'a> {
             result,
             errorcode,
             errorinfo,
+            errorline: None,
         }
     }
 

@@ -85,14 +85,36 @@ pub fn sync_result(outcome: Outcome) -> Result<String, Failure> {
             Some("TCL RESULT UNEXPECTED".to_string()),
         ),
         Code::Other(n) => (*n, outcome.result.clone(), None, None),
-        Code::Invalid(text) => (
-            1,
-            format!(
-                "bad completion code \"{text}\": must be ok, error, return, break, continue, or an integer"
+        // Text other than a canonical number (kept by `Outcome::decode`):
+        // tcllib's `send` does `return -code <text> <result>` with it.
+        Code::Invalid(text) if text.is_empty() => return Ok(outcome.result),
+        Code::Invalid(text) => match Code::parse(text) {
+            Code::Ok | Code::Return => return Ok(outcome.result),
+            // A plain error: no remote errorInfo or errorCode.
+            Code::Error => (1, outcome.result.clone(), None, None),
+            c @ (Code::Break | Code::Continue) => (
+                1,
+                format!(
+                    "invoked \"{}\" outside of a loop",
+                    if c == Code::Break {
+                        "break"
+                    } else {
+                        "continue"
+                    }
+                ),
+                None,
+                Some("TCL RESULT UNEXPECTED".to_string()),
             ),
-            None,
-            None,
-        ),
+            Code::Other(n) => (n, outcome.result.clone(), None, None),
+            Code::Invalid(_) => (
+                1,
+                format!(
+                    "bad completion code \"{text}\": must be ok, error, return, break, continue, or an integer"
+                ),
+                None,
+                Some("TCL RESULT ILLEGAL_CODE".to_string()),
+            ),
+        },
     };
     Err(Failure {
         return_code,

@@ -530,6 +530,10 @@ pub struct Engine {
     /// of connections that finished (or lost) their handshake are dropped
     /// lazily.
     deadlines: BTreeSet<(Instant, ConnId)>,
+    /// The peer of the latest message that produced no action (a `vers`
+    /// answer, an unknown instruction, an answer nobody waits for): tcllib
+    /// counts every message for `remoteid`. See [`Engine::take_heard`].
+    heard: Option<Id>,
     /// Received bytes held for all connections.
     held: usize,
     /// Nonces for authentication.
@@ -549,6 +553,7 @@ impl Engine {
             incoming: 0,
             idle: BTreeSet::new(),
             deadlines: BTreeSet::new(),
+            heard: None,
             held: 0,
             rng: match config.rng_seed {
                 Some(seed) => ChaCha20Rng::from_seed(seed),
@@ -1085,9 +1090,13 @@ impl Engine {
                 if let Ok(v) = version.trim().parse::<u8>() {
                     c.version = v;
                 }
+                self.heard = Some(id);
                 return;
             }
-            Message::Unknown { .. } => return,
+            Message::Unknown { .. } => {
+                self.heard = Some(id);
+                return;
+            }
         };
         if c.incoming {
             self.idle.remove(&conn);
@@ -1114,15 +1123,17 @@ impl Engine {
     }
 
     fn complete(&mut self, conn: ConnId, serial: &Serial, kind: CallKind, outcome: Outcome) {
-        let Ok(n) = serial.0.trim().parse::<u64>() else {
-            return;
-        };
+        let n = serial.0.trim().parse::<u64>().ok();
         // Only the connection the call went out on may answer it, and only
         // with the matching instruction.
-        match self.pending.get(&n) {
-            Some(p) if p.conn == conn && p.kind == kind => {}
-            _ => return,
-        }
+        let Some(n) = n.filter(|n| {
+            self.pending
+                .get(n)
+                .is_some_and(|p| p.conn == conn && p.kind == kind)
+        }) else {
+            self.heard = self.conns.get(&conn).and_then(|c| c.id.clone());
+            return;
+        };
         let Some(p) = self.pending.remove(&n) else {
             return;
         };
@@ -1135,6 +1146,23 @@ impl Engine {
             kind,
             outcome,
         });
+    }
+
+    /// The peer of the latest received message that produced no action (a
+    /// `vers` answer, an unknown instruction, an answer nobody waits for),
+    /// once: tcllib's `remoteid` names the sender of the latest message of
+    /// any kind, so drivers that keep it update it from here too.
+    pub fn take_heard(&mut self) -> Option<Id> {
+        self.heard.take()
+    }
+
+    /// Uses up a serial without sending anything, and returns it: tcllib
+    /// takes the serial before writing, so a send whose connection turns
+    /// out not to be a channel (a `connecting` hook that returned a bogus
+    /// "socket") still consumes one.
+    pub fn skip_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
     }
 
     /// Sends a request to `id` over its connection. Returns the serial.

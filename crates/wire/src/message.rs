@@ -152,6 +152,20 @@ impl Code {
         }
     }
 
+    /// Reads a code received on the wire, keeping its text: only the
+    /// canonical number (`0`, `1`, `7`, ...) maps to its variant; any other
+    /// text (`ok`, `error`, `01`, empty, `bogus`) stays [`Code::Invalid`]
+    /// verbatim. tcllib's requester looks at the text: it passes it to a
+    /// `-command` callback as is, and its `send` treats only `""`, `0` and
+    /// `1` itself, handing the rest to `return -code` (see
+    /// [`crate::answer::sync_result`]).
+    pub fn parse_exact(text: &str) -> Code {
+        match tcl_int(text).map(Code::from) {
+            Some(c) if c.to_string() == text => c,
+            _ => Code::Invalid(text.to_owned()),
+        }
+    }
+
     /// The numeric code, `None` for [`Code::Invalid`].
     pub fn number(&self) -> Option<i64> {
         Some(match self {
@@ -306,7 +320,7 @@ impl Outcome {
             }
         }
         Ok(Outcome {
-            code: Code::parse(&code),
+            code: Code::parse_exact(&code),
             result,
             errorinfo: errorinfo.into_owned(),
             errorcode: errorcode.into_owned(),

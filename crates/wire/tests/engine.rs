@@ -442,3 +442,46 @@ fn unknown_instructions_and_extra_words_are_ignored() {
         vec!["3", "4"]
     );
 }
+
+/// tcllib's `remoteid` names the sender of the latest message of any kind:
+/// messages that produce no action (the `vers` answer, an unknown
+/// instruction, an answer nobody waits for) are reported once by
+/// `take_heard`; requests and awaited answers are not (their actions carry
+/// the id).
+#[test]
+fn heard_reports_messages_without_actions() {
+    let mut c = Engine::new(EngineConfig::new(Id::port(45002)));
+    let conn = c.outgoing(Id::port(45000));
+    drain(&mut c);
+    assert_eq!(c.take_heard(), None);
+    c.received(conn, b"{vers 3}\r\n");
+    assert_eq!(c.take_heard(), Some(Id::port(45000)));
+    assert_eq!(c.take_heard(), None);
+    c.received(conn, b"{bogus 1 x}\n");
+    assert_eq!(c.take_heard(), Some(Id::port(45000)));
+    c.received(conn, b"{reply 99 {return -code 0 x}}\n");
+    assert_eq!(c.take_heard(), Some(Id::port(45000)));
+    let serial = c
+        .send(&Id::port(45000), RequestKind::Send, vec!["set a 1".into()])
+        .unwrap();
+    drain(&mut c);
+    c.received(
+        conn,
+        format!("{{reply {serial} {{return -code 0 1}}}}\n").as_bytes(),
+    );
+    assert_eq!(completes(&drain(&mut c)).len(), 1);
+    assert_eq!(c.take_heard(), None);
+}
+
+/// A serial can be used up without sending (tcllib takes it before the
+/// write that fails); the next send gets the one after.
+#[test]
+fn skip_serial_uses_one_up() {
+    let mut c = Engine::new(EngineConfig::new(Id::port(45002)));
+    c.outgoing(Id::port(45000));
+    assert_eq!(c.skip_serial(), 1);
+    let serial = c
+        .send(&Id::port(45000), RequestKind::Async, vec!["x".into()])
+        .unwrap();
+    assert_eq!((serial, c.serial()), (2, 2));
+}

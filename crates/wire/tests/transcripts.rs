@@ -624,12 +624,24 @@ fn outcome_encoding_and_codes() {
         (o.code, o.errorcode.as_str(), o.result.as_str()),
         (Code::Error, "B", "r")
     );
+    // A code that is not a canonical number keeps its text (tcllib passes
+    // it to callbacks as is); `send` still reads it as Tcl's `return -code`.
+    let empty = Code::Invalid(String::new());
     let o = Outcome::decode("return").unwrap();
-    assert_eq!((o.code, o.result.as_str()), (Code::Ok, "return"));
+    assert_eq!((o.code, o.result.as_str()), (empty.clone(), "return"));
     let o = Outcome::decode("").unwrap();
-    assert_eq!((o.code, o.result.as_str()), (Code::Ok, ""));
+    assert_eq!((o.code, o.result.as_str()), (empty.clone(), ""));
     let o = Outcome::decode("return -code").unwrap();
-    assert_eq!((o.code, o.result.as_str()), (Code::Ok, "-code"));
+    assert_eq!((o.code, o.result.as_str()), (empty, "-code"));
+    let o = Outcome::decode("return -code ok fine").unwrap();
+    assert_eq!(o.code, Code::Invalid("ok".into()));
+    assert_eq!(tclcomm_wire::answer::sync_result(o), Ok("fine".into()));
+    let o = Outcome::decode("return -code error bad").unwrap();
+    let f = tclcomm_wire::answer::sync_result(o).unwrap_err();
+    assert_eq!((f.return_code, f.message.as_str()), (1, "bad"));
+    assert_eq!((f.errorinfo, f.errorcode), (None, None));
+    assert_eq!(Code::parse_exact("1"), Code::Error);
+    assert_eq!(Code::parse_exact("01"), Code::Invalid("01".into()));
     let o = Outcome::decode("return -code 3 -errorinfo").unwrap();
     assert_eq!(
         (o.code, o.errorinfo.as_str(), o.result.as_str()),
