@@ -277,24 +277,16 @@ fn tcllib_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Lays our package out in a temporary directory, if libcomm.so is built.
+/// Lays our package (the library this binary carries) out in a temporary
+/// directory.
 fn ours_package(notes: &mut Vec<String>) -> Option<PathBuf> {
-    let Some(lib) = crate::tcl_package::candidates()
-        .into_iter()
-        .find(|p| p.is_file())
-    else {
-        notes.push(format!(
-            "{} is not built (`cargo build --release -p tclcomm-pkg`): ours-in-tclsh column skipped.",
-            comm::LIBRARY_FILE
-        ));
-        return None;
-    };
     let dir = std::env::temp_dir().join(format!("tclcomm-bench-pkg-{}", std::process::id()));
-    match comm::write_package(&dir, &lib) {
+    match comm::write_package_bytes(&dir, crate::tcl_package::EMBEDDED) {
         Ok(()) => Some(dir),
         Err(e) => {
             notes.push(format!(
-                "cannot lay out our Tcl package: {e}: ours-in-tclsh column skipped."
+                "cannot lay out our Tcl package in {}: {e}: ours-in-tclsh column skipped.",
+                dir.display()
             ));
             None
         }
