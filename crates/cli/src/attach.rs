@@ -72,7 +72,7 @@ impl Session {
             }
             Err(Error::Remote(r)) => eprintln!("error: {}", r.message),
             // Not fatal: the next command connects again, as comm does.
-            Err(e) => eprintln!("{}", failure_of(&e, false).message),
+            Err(e) => eprintln!("{}", failure_of(&e, &self.id, false).message),
         }
     }
 }
@@ -115,7 +115,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         .block_on(Channel::new(Config::new()))
         .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;
     rt.block_on(channel.connect(args.id.clone()))
-        .map_err(|e| failure_of(&e, false))?;
+        .map_err(|e| failure_of(&e, &args.id, false))?;
     let session = Session {
         rt,
         channel,

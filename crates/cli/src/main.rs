@@ -32,7 +32,7 @@ Exit codes:
      communication failure: cannot connect, no answer within --timeout,
      connection lost
   3  a local failure: cannot listen, Tcl could not be set up, a file could
-     not be written, the Tcl package library is missing";
+     not be written, a --library that is not the package's";
 
 /// Success.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -127,7 +127,9 @@ enum Command {
     Bench(bench::Args),
     /// Lay out our Tcl `comm` package (pkgIndex.tcl and libcomm.so) under DIR.
     ///
-    /// Afterwards `lappend auto_path DIR; package require comm` loads it.
+    /// The library is carried inside this binary, so this works from any
+    /// directory. Afterwards `TCLLIBPATH=DIR tclsh` (or `lappend auto_path
+    /// DIR` in a script) and `package require comm` load it.
     #[command(name = "tcl-package", after_help = EXIT_CODES)]
     TclPackage(tcl_package::Args),
     /// Send a file to a peer over a transfer connection (tcllib's transfer::transmitter).
@@ -160,7 +162,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let outcome = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, cli.verbose),
         Command::Send(args) => send::run(args, cli.verbose),
         Command::Attach(args) => attach::run(args),
         Command::Bench(args) => bench::run(args),

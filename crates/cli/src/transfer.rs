@@ -496,10 +496,10 @@ pub(crate) fn run_cp(args: CpArgs, verbose: u8) -> Outcome {
             let (channel, id) = (&channel, id.clone());
             async move {
                 match timeout {
-                    Some(t) => channel.send_timeout(id, script, t).await,
-                    None => channel.send(id, script).await,
+                    Some(t) => channel.send_timeout(id.clone(), script, t).await,
+                    None => channel.send(id.clone(), script).await,
                 }
-                .map_err(|e| failure_of(&e, verbose > 0))
+                .map_err(|e| failure_of(&e, &id, verbose > 0))
             }
         };
         let wait_ms = timeout
