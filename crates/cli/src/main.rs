@@ -7,11 +7,14 @@
 //! - `tclcomm bench`: tcllib comm, our comm and a plain TCP ping-pong side
 //!   by side.
 //! - `tclcomm tcl-package DIR`: lays out our Tcl package.
+//! - `tclcomm completions SHELL`, `tclcomm man`: generated from the clap
+//!   definitions below.
 //!
 //! Exit codes are listed in [`EXIT_CODES`] and shown by `--help`.
 
 mod attach;
 mod bench;
+mod docs;
 mod id;
 mod send;
 mod serve;
@@ -141,6 +144,10 @@ enum Command {
     /// Copy a file into or out of a running Tcl application: `cp FILE ID:PATH`, `cp ID:PATH FILE`.
     #[command(after_help = EXIT_CODES)]
     Cp(transfer::CpArgs),
+    /// Print shell completions for tclcomm (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the tclcomm(1) manual page (roff), or write one page per subcommand.
+    Man(docs::ManArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -170,6 +177,8 @@ fn main() -> ExitCode {
         Command::Transmit(args) => transfer::run_transmit(args),
         Command::Receive(args) => transfer::run_receive(args),
         Command::Cp(args) => transfer::run_cp(args, cli.verbose),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match outcome {
         Ok(()) => ExitCode::from(EXIT_OK),
