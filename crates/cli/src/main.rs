@@ -115,11 +115,21 @@ enum Command {
     Send(send::Args),
     /// An interactive console to a remote interpreter (as tkcon's attach).
     ///
-    /// Each complete command (by `info complete` rules; an incomplete line
-    /// continues on the next, with a `> ` prompt) is sent as one fragment;
-    /// results are printed on stdout, errors on stderr prefixed `error: `.
-    /// `exit`, end of input or Ctrl-D ends; Ctrl-C drops the current input.
-    /// Without a terminal, lines are read from standard input.
+    /// Each complete command (as tclsh judges it: an incomplete line, or one
+    /// ending in a backslash, continues on the next with a `> ` prompt) is
+    /// sent as one fragment; results are printed on stdout, errors on
+    /// stderr prefixed `error: `. `exit`, end of input or Ctrl-D ends;
+    /// Ctrl-C drops the current input. Without a terminal, lines are read
+    /// from standard input.
+    ///
+    /// Keys: Up/Down walk the history (a multi-line command is one entry);
+    /// Tab completes commands, procs, namespaces and $variables, asked of
+    /// the remote interpreter.
+    ///
+    /// Output: where the peer is `tclcomm serve`, what its scripts write to
+    /// stdout and stderr (`puts`) is shown here too. Any other peer (tclsh,
+    /// wish, an application) prints on its own terminal only: make the
+    /// value the command's result to see it here.
     #[command(after_help = EXIT_CODES)]
     Attach(attach::Args),
     /// Benchmark tcllib comm, our comm (Rust and in tclsh) and plain TCP side by side.

@@ -143,6 +143,51 @@ interp bgerror {} [list apply {{msg options} {
 }}]
 "#;
 
+/// Output for attached consoles: `tclcomm attach` calls
+/// `::tclcomm::serve::forward` (with no argument) and from then on what the
+/// interpreter writes to stdout and stderr also goes to that console
+/// (`comm send -async ID {tclcomm_output STREAM TEXT}`), through a channel
+/// transform that passes the bytes on unchanged. A console that cannot be
+/// reached any more is dropped. Unbuffered once forwarding, so each `puts`
+/// arrives when written, in order with the results.
+const FORWARD: &str = r#"
+namespace eval ::tclcomm::serve {
+    variable consoles {}
+    variable pushed 0
+}
+proc ::tclcomm::serve::forward {} {
+    variable consoles
+    variable pushed
+    set id [::comm::comm remoteid]
+    if {$id ni $consoles} {lappend consoles $id}
+    if {!$pushed} {
+        set pushed 1
+        foreach ch {stdout stderr} {
+            chan push $ch [list ::tclcomm::serve::tee $ch [chan configure $ch -encoding]]
+            chan configure $ch -buffering none
+        }
+    }
+    return
+}
+proc ::tclcomm::serve::tee {ch enc cmd handle args} {
+    switch -- $cmd {
+        initialize {return {initialize finalize write}}
+        write {
+            variable consoles
+            set data [lindex $args 0]
+            set text [encoding convertfrom $enc $data]
+            foreach id $consoles {
+                if {[catch {::comm::comm send -async $id [list tclcomm_output $ch $text]}]} {
+                    set consoles [lsearch -all -inline -not -exact $consoles $id]
+                }
+            }
+            return $data
+        }
+    }
+    return
+}
+"#;
+
 /// Sets the interpreter up: package, channel configuration, init scripts.
 fn prepare(interp: Interp<'_>, args: &Args, verbose: u8) -> Result<String, Failure> {
     comm::init(interp).map_err(|e| tcl_failure("cannot load the comm package", &e))?;
@@ -188,6 +233,9 @@ fn prepare(interp: Interp<'_>, args: &Args, verbose: u8) -> Result<String, Failu
             "namespace eval ::tclcomm::serve {{variable quiet {quiet}; variable verbose {verbose}}}\n{BGERROR}"
         ))
         .map_err(|e| tcl_failure("cannot set up bgerror", &e))?;
+    interp
+        .eval_global(FORWARD)
+        .map_err(|e| tcl_failure("cannot set up output forwarding", &e))?;
     if let Some(file) = &args.init_file {
         let path = file.to_string_lossy();
         interp
