@@ -414,7 +414,8 @@ mod tests {
 
     #[test]
     fn words_start_after_separators() {
-        assert_eq!(word_start("set x [info co", 14), 11);
+        assert_eq!(word_start("set x [info co", 14), 12);
+        assert_eq!(word_start("set x [inf", 10), 7);
         assert_eq!(word_start("puts $::tc", 10), 5);
         assert_eq!(word_start("comm", 4), 0);
         assert_eq!(word_start("a;b", 3), 2);

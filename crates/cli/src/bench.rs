@@ -162,6 +162,21 @@ struct Bounds {
     run: Duration,
 }
 
+/// Creates `dir` and checks that a file can be written in it.
+fn check_out_dir(dir: &Path) -> Outcome {
+    let probe = dir.join(format!(".tclcomm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            Failure::local(format!(
+                "tclcomm bench: cannot write to {}: {e}\n\
+                 Pass --out DIR with a directory you can write.",
+                dir.display()
+            ))
+        })
+}
+
 /// Runs `tclcomm bench`.
 pub(crate) fn run(args: Args) -> Outcome {
     if let Some(mb) = args.transfer {
@@ -191,6 +206,9 @@ pub(crate) fn run(args: Args) -> Outcome {
             Work::Concurrent(16, 1_000),
         ]
     };
+    // Before minutes of measuring: a directory that cannot take the
+    // results fails now, not at the end.
+    check_out_dir(&args.out)?;
     let bounds = Bounds {
         run: if args.quick {
             Duration::from_secs(30)

@@ -213,3 +213,47 @@ fn serve_reports_script_errors_as_the_senders_and_can_be_quiet() {
     let _ = child.wait();
     let _ = std::fs::remove_file(&log);
 }
+
+#[test]
+fn bench_refuses_an_unwritable_out_dir_before_measuring() {
+    let r = run(&["bench", "--quick", "--out", "/proc/tclcomm-bench"]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("tclcomm bench: cannot write to /proc/tclcomm-bench")
+            && r.stderr.contains("Pass --out DIR"),
+        "{}",
+        r.stderr
+    );
+    // Nothing was measured.
+    assert!(r.out().is_empty(), "{}", r.out());
+}
+
+#[test]
+fn transfer_failures_say_what_to_try() {
+    let port = free_port();
+    let r = run(&[
+        "transmit",
+        "--connect",
+        &format!("127.0.0.1:{port}"),
+        "/dev/null",
+    ]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("cannot connect to 127.0.0.1:{port}"))
+            && r.stderr.contains("Start the listening side first"),
+        "{}",
+        r.stderr
+    );
+    let taken = TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let r = run(&["receive", "--listen", &port, "--timeout", "5", "/dev/null"]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("cannot listen on port {port}"))
+            && r.stderr.contains("Another program holds that port"),
+        "{}",
+        r.stderr
+    );
+}
