@@ -242,3 +242,31 @@ fn piped_attach_to_serve_shows_its_output() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.out().contains("piped-out\n"), "{}", r.out());
 }
+
+#[test]
+fn an_entry_edited_then_left_stays_as_it_was() {
+    let p = peer();
+    let prompt = format!("{}% ", p.id());
+    let (mut s, dir) = console(p.id(), "left");
+    s.send_line("set b first").expect("type");
+    s.exp_string(&prompt).expect("prompt");
+    s.send_line("set b second").expect("type");
+    s.exp_string(&prompt).expect("prompt");
+    // Up, edit, Up (leaving the edited entry), Down (back to it), Enter.
+    s.send("\x1b[A").expect("up");
+    s.flush().expect("flush");
+    s.exp_string("set b second").expect("recalled");
+    s.send("X\x1b[A").expect("edit, up");
+    s.flush().expect("flush");
+    s.exp_string("set b first").expect("previous entry");
+    s.send("\x1b[B").expect("down");
+    s.flush().expect("flush");
+    s.exp_string("set b second").expect("back");
+    s.send_line("").expect("run");
+    s.exp_string("\nsecond\r\n")
+        .expect("the entry ran as it was, not secondX");
+    s.exp_string(&prompt).expect("prompt");
+    s.send_control('d').expect("ctrl-d");
+    s.exp_eof().expect("ends");
+    let _ = std::fs::remove_dir_all(&dir);
+}
