@@ -147,8 +147,8 @@ interp bgerror {} [list apply {{msg options} {
 /// `::tclcomm::serve::forward` (with no argument) and from then on what the
 /// interpreter writes to stdout and stderr also goes to that console
 /// (`comm send -async ID {tclcomm_output STREAM TEXT}`), through a channel
-/// transform that passes the bytes on unchanged. A console that cannot be
-/// reached any more is dropped. Unbuffered once forwarding, so each `puts`
+/// transform that passes the bytes on unchanged. A console whose
+/// connection is gone is dropped. Unbuffered once forwarding, so each `puts`
 /// arrives when written, in order with the results.
 const FORWARD: &str = r#"
 namespace eval ::tclcomm::serve {
@@ -176,8 +176,13 @@ proc ::tclcomm::serve::tee {ch enc cmd handle args} {
             variable consoles
             set data [lindex $args 0]
             set text [encoding convertfrom $enc $data]
+            # Only over a connection that is still there: a console that
+            # went away is dropped, never connected to again (a connect to a
+            # vanished remote host would block this interpreter).
+            set live [::comm::comm interps]
             foreach id $consoles {
-                if {[catch {::comm::comm send -async $id [list tclcomm_output $ch $text]}]} {
+                if {$id ni $live
+                    || [catch {::comm::comm send -async $id [list tclcomm_output $ch $text]}]} {
                     set consoles [lsearch -all -inline -not -exact $consoles $id]
                 }
             }
