@@ -132,7 +132,7 @@ proc ::bgerror {msg} {
     # remoteid is 0 for a sender that does not listen (tclcomm send).
     set from [expr {[catch {::comm::comm remoteid} id] || [string is integer -strict $id] && $id == 0
                     ? "a client" : "peer $id"}]
-    set text "tclcomm serve: a script from $from raised an error (the sender gets it; this server goes on): $msg"
+    set text "tclcomm serve: a script from $from raised an error (returned to the sender unless sent -async; serving goes on): $msg"
     if {$::tclcomm::serve::verbose} {append text "\n$::errorInfo"}
     catch {puts stderr $text}
 }

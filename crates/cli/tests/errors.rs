@@ -194,7 +194,7 @@ fn serve_reports_script_errors_as_the_senders_and_can_be_quiet() {
     assert!(
         text.contains("tclcomm serve: a script from a client raised an error")
             && text.contains(
-                "raised an error (the sender gets it; this server goes on): invalid command name \"nosuch\""
+                "raised an error (returned to the sender unless sent -async; serving goes on): invalid command name \"nosuch\""
             ),
         "{text}"
     );
