@@ -162,6 +162,21 @@ struct Bounds {
     run: Duration,
 }
 
+/// Creates `dir` and checks that a file can be written in it.
+fn check_out_dir(dir: &Path) -> Outcome {
+    let probe = dir.join(format!(".tclcomm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            Failure::local(format!(
+                "tclcomm bench: cannot write to {}: {e}\n\
+                 Pass --out DIR with a directory you can write.",
+                dir.display()
+            ))
+        })
+}
+
 /// Runs `tclcomm bench`.
 pub(crate) fn run(args: Args) -> Outcome {
     if let Some(mb) = args.transfer {
@@ -191,6 +206,9 @@ pub(crate) fn run(args: Args) -> Outcome {
             Work::Concurrent(16, 1_000),
         ]
     };
+    // Before minutes of measuring: a directory that cannot take the
+    // results fails now, not at the end.
+    check_out_dir(&args.out)?;
     let bounds = Bounds {
         run: if args.quick {
             Duration::from_secs(30)
@@ -277,24 +295,16 @@ fn tcllib_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Lays our package out in a temporary directory, if libcomm.so is built.
+/// Lays our package (the library this binary carries) out in a temporary
+/// directory.
 fn ours_package(notes: &mut Vec<String>) -> Option<PathBuf> {
-    let Some(lib) = crate::tcl_package::candidates()
-        .into_iter()
-        .find(|p| p.is_file())
-    else {
-        notes.push(format!(
-            "{} is not built (`cargo build --release -p tclcomm-pkg`): ours-in-tclsh column skipped.",
-            comm::LIBRARY_FILE
-        ));
-        return None;
-    };
     let dir = std::env::temp_dir().join(format!("tclcomm-bench-pkg-{}", std::process::id()));
-    match comm::write_package(&dir, &lib) {
+    match comm::write_package_bytes(&dir, crate::tcl_package::EMBEDDED) {
         Ok(()) => Some(dir),
         Err(e) => {
             notes.push(format!(
-                "cannot lay out our Tcl package: {e}: ours-in-tclsh column skipped."
+                "cannot lay out our Tcl package in {}: {e}: ours-in-tclsh column skipped.",
+                dir.display()
             ));
             None
         }

@@ -7,11 +7,14 @@
 //! - `tclcomm bench`: tcllib comm, our comm and a plain TCP ping-pong side
 //!   by side.
 //! - `tclcomm tcl-package DIR`: lays out our Tcl package.
+//! - `tclcomm completions SHELL`, `tclcomm man`: generated from the clap
+//!   definitions below.
 //!
 //! Exit codes are listed in [`EXIT_CODES`] and shown by `--help`.
 
 mod attach;
 mod bench;
+mod docs;
 mod id;
 mod send;
 mod serve;
@@ -32,7 +35,7 @@ Exit codes:
      communication failure: cannot connect, no answer within --timeout,
      connection lost
   3  a local failure: cannot listen, Tcl could not be set up, a file could
-     not be written, the Tcl package library is missing";
+     not be written, a --library that is not the package's";
 
 /// Success.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -112,11 +115,21 @@ enum Command {
     Send(send::Args),
     /// An interactive console to a remote interpreter (as tkcon's attach).
     ///
-    /// Each complete command (by `info complete` rules; an incomplete line
-    /// continues on the next, with a `> ` prompt) is sent as one fragment;
-    /// results are printed on stdout, errors on stderr prefixed `error: `.
-    /// `exit`, end of input or Ctrl-D ends; Ctrl-C drops the current input.
-    /// Without a terminal, lines are read from standard input.
+    /// Each complete command (as tclsh judges it: an incomplete line, or one
+    /// ending in a backslash, continues on the next with a `> ` prompt) is
+    /// sent as one fragment; results are printed on stdout, errors on
+    /// stderr prefixed `error: `. `exit`, end of input or Ctrl-D ends;
+    /// Ctrl-C drops the current input. Without a terminal, lines are read
+    /// from standard input.
+    ///
+    /// Keys: Up/Down walk the history (a multi-line command is one entry);
+    /// Tab completes commands, procs, namespaces and $variables, asked of
+    /// the remote interpreter.
+    ///
+    /// Output: where the peer is `tclcomm serve`, what its scripts write to
+    /// stdout and stderr (`puts`) is shown here too. Any other peer (tclsh,
+    /// wish, an application) prints on its own terminal only: make the
+    /// value the command's result to see it here.
     #[command(after_help = EXIT_CODES)]
     Attach(attach::Args),
     /// Benchmark tcllib comm, our comm (Rust and in tclsh) and plain TCP side by side.
@@ -127,7 +140,9 @@ enum Command {
     Bench(bench::Args),
     /// Lay out our Tcl `comm` package (pkgIndex.tcl and libcomm.so) under DIR.
     ///
-    /// Afterwards `lappend auto_path DIR; package require comm` loads it.
+    /// The library is carried inside this binary, so this works from any
+    /// directory. Afterwards `TCLLIBPATH=DIR tclsh` (or `lappend auto_path
+    /// DIR` in a script) and `package require comm` load it.
     #[command(name = "tcl-package", after_help = EXIT_CODES)]
     TclPackage(tcl_package::Args),
     /// Send a file to a peer over a transfer connection (tcllib's transfer::transmitter).
@@ -139,6 +154,10 @@ enum Command {
     /// Copy a file into or out of a running Tcl application: `cp FILE ID:PATH`, `cp ID:PATH FILE`.
     #[command(after_help = EXIT_CODES)]
     Cp(transfer::CpArgs),
+    /// Print shell completions for tclcomm (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the tclcomm(1) manual page (roff), or write one page per subcommand.
+    Man(docs::ManArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -160,7 +179,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let outcome = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, cli.verbose),
         Command::Send(args) => send::run(args, cli.verbose),
         Command::Attach(args) => attach::run(args),
         Command::Bench(args) => bench::run(args),
@@ -168,6 +187,8 @@ fn main() -> ExitCode {
         Command::Transmit(args) => transfer::run_transmit(args),
         Command::Receive(args) => transfer::run_receive(args),
         Command::Cp(args) => transfer::run_cp(args, cli.verbose),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match outcome {
         Ok(()) => ExitCode::from(EXIT_OK),

@@ -84,8 +84,21 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::local(format!("tclcomm: cannot start the runtime: {e}")))
 }
 
-/// How a failed send is reported: the message for stderr and the exit code.
-pub(crate) fn failure_of(e: &Error, verbose: bool) -> Failure {
+/// Where `id` points, for messages: `4500` is "127.0.0.1 port 4500".
+pub(crate) fn place(id: &Id) -> String {
+    let host = id.host();
+    if host.contains(':') {
+        format!("[{host}]:{}", id.port_text())
+    } else {
+        format!("{host}:{}", id.port_text())
+    }
+}
+
+/// How a failed send to `id` is reported: what failed, where, and what to
+/// try (the message for stderr), and the exit code. Tcl's errorInfo only
+/// when `verbose`.
+pub(crate) fn failure_of(e: &Error, id: &Id, verbose: bool) -> Failure {
+    let at = place(id);
     match e {
         Error::Remote(r) => {
             let mut message = r.message.clone();
@@ -100,9 +113,52 @@ pub(crate) fn failure_of(e: &Error, verbose: bool) -> Failure {
                 message,
             }
         }
-        Error::Lost(reason) => Failure::comm(format!("tclcomm: connection lost: {reason}")),
-        Error::Timeout { .. } | Error::Connect(_) => Failure::comm(format!("tclcomm: {e}")),
-        other => Failure::comm(format!("tclcomm: {other}")),
+        Error::Connect(why) => {
+            let hint = if why.contains("refused") {
+                format!(
+                    "Nothing listens on {at}: is the comm peer running, and is {} its id \
+                     (`::comm::comm self` there)? Start one with `tclcomm serve`.",
+                    id.port_text()
+                )
+            } else if why.contains("not known")
+                || why.contains("resolve")
+                || why.contains("nodename")
+                || why.contains("No address")
+            {
+                format!("Check the host name \"{}\".", id.host())
+            } else if why.contains("timed out") || why.contains("unreachable") {
+                "Check the host and that no firewall is in the way; a comm peer listens on \
+                 127.0.0.1 only unless started with `-local 0` (`serve --all-interfaces`)."
+                    .to_string()
+            } else {
+                "Check the id: PORT, HOST:PORT, [IPV6]:PORT or \"PORT HOST\".".to_string()
+            };
+            Failure::comm(format!(
+                "tclcomm: cannot connect to {id} ({at}): {why}\n{hint}"
+            ))
+        }
+        Error::Lost(reason) => {
+            let hint = if reason.contains("died") {
+                format!(
+                    "The peer closed the connection without an answer: it exited, dropped us \
+                     (a limit, or a handshake it refused), or {at} is not a comm peer at all."
+                )
+            } else if reason.contains("protocol") || reason.contains("handshake") {
+                format!("{at} does not speak comm: check the port.")
+            } else {
+                "Send again if the peer is still running.".to_string()
+            };
+            Failure::comm(format!(
+                "tclcomm: connection to {id} ({at}) lost before the answer: {reason}\n{hint}"
+            ))
+        }
+        Error::Timeout { timeout, .. } => Failure::comm(format!(
+            "tclcomm: no answer from {id} ({at}) within {}s\n\
+             The script may still be running there (its answer is dropped). Raise --timeout, or \
+             check that the peer runs its event loop (comm answers from vwait, update or Tk).",
+            timeout.as_secs_f64()
+        )),
+        other => Failure::comm(format!("tclcomm: sending to {id} ({at}) failed: {other}")),
     }
 }
 
@@ -119,15 +175,15 @@ pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
             channel
                 .send_async(args.id.clone(), script)
                 .await
-                .map_err(|e| failure_of(&e, verbose > 0))?;
+                .map_err(|e| failure_of(&e, &args.id, verbose > 0))?;
             flush(&channel, &args.id, size).await;
             return Ok(());
         }
         let result = match args.timeout {
-            Some(t) => channel.send_timeout(args.id, script, t).await,
-            None => channel.send(args.id, script).await,
+            Some(t) => channel.send_timeout(args.id.clone(), script, t).await,
+            None => channel.send(args.id.clone(), script).await,
         };
-        let result = result.map_err(|e| failure_of(&e, verbose > 0))?;
+        let result = result.map_err(|e| failure_of(&e, &args.id, verbose > 0))?;
         let mut out = std::io::stdout().lock();
         out.write_all(result.as_bytes())
             .and_then(|()| out.write_all(b"\n"))

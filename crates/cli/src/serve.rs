@@ -6,7 +6,7 @@
 //! `remoteid`, hooks, sends back to the caller) works as in tclsh. The
 //! event loop runs until a signal thread posts the stop request.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +32,11 @@ pub(crate) struct Args {
     /// Do not report refused handshakes (`-silent 1`).
     #[arg(long)]
     silent: bool,
+
+    /// Do not print the errors of received scripts on stderr (their
+    /// senders get them back in any case; `-async` sends get nothing back).
+    #[arg(long)]
+    quiet_errors: bool,
 
     /// A Tcl script to evaluate before serving (after --init-file).
     #[arg(long, value_name = "SCRIPT")]
@@ -91,17 +96,105 @@ impl Args {
     }
 }
 
+/// Whether -v was given: Tcl tracebacks (errorInfo) are shown only then.
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// A failure of Tcl set-up: what failed and Tcl's message; the traceback
+/// (through the package's internal procs) only with -v.
 fn tcl_failure(what: &str, e: &Exception) -> Failure {
-    let detail = e
-        .errorinfo
-        .as_deref()
-        .filter(|i| !i.is_empty())
-        .unwrap_or(&e.result);
-    Failure::local(format!("tclcomm serve: {what}: {}\n{detail}", e.result))
+    tcl_failure_hint(what, e, None)
 }
 
+/// [`tcl_failure`] with what to try, printed before the traceback note.
+fn tcl_failure_hint(what: &str, e: &Exception, hint: Option<String>) -> Failure {
+    let mut message = format!("tclcomm serve: {what}: {}", e.result);
+    if let Some(hint) = hint {
+        message.push('\n');
+        message.push_str(&hint);
+    }
+    let info = e.errorinfo.as_deref().filter(|i| !i.is_empty());
+    if VERBOSE.load(Ordering::Relaxed) {
+        if let Some(info) = info {
+            message.push_str("\nTcl traceback:\n");
+            message.push_str(info);
+        }
+    } else if info.is_some() {
+        message.push_str("\n(-v shows the Tcl traceback)");
+    }
+    Failure::local(message)
+}
+
+/// How serve reports errors (see `prepare`). `::bgerror` is what comm calls
+/// for a received script's error; by then `comm remoteid` is its sender.
+const BGERROR: &str = r#"
+proc ::bgerror {msg} {
+    if {$::tclcomm::serve::quiet} return
+    # remoteid is 0 for a sender that does not listen (tclcomm send).
+    set from [expr {[catch {::comm::comm remoteid} id] || [string is integer -strict $id] && $id == 0
+                    ? "a client" : "peer $id"}]
+    set text "tclcomm serve: a script from $from raised an error (returned to the sender unless sent -async; serving goes on): $msg"
+    if {$::tclcomm::serve::verbose} {append text "\n$::errorInfo"}
+    catch {puts stderr $text}
+}
+interp bgerror {} [list apply {{msg options} {
+    set text "tclcomm serve: background error in this interpreter: $msg"
+    if {$::tclcomm::serve::verbose} {append text "\n[dict get $options -errorinfo]"}
+    catch {puts stderr $text}
+}}]
+"#;
+
+/// Output for attached consoles: `tclcomm attach` calls
+/// `::tclcomm::serve::forward` (with no argument) and from then on what the
+/// interpreter writes to stdout and stderr also goes to that console
+/// (`comm send -async ID {tclcomm_output STREAM TEXT}`), through a channel
+/// transform that passes the bytes on unchanged. A console whose
+/// connection is gone is dropped. Unbuffered once forwarding, so each `puts`
+/// arrives when written, in order with the results.
+const FORWARD: &str = r#"
+namespace eval ::tclcomm::serve {
+    variable consoles {}
+    variable pushed 0
+}
+proc ::tclcomm::serve::forward {} {
+    variable consoles
+    variable pushed
+    set id [::comm::comm remoteid]
+    if {$id ni $consoles} {lappend consoles $id}
+    if {!$pushed} {
+        set pushed 1
+        foreach ch {stdout stderr} {
+            chan push $ch [list ::tclcomm::serve::tee $ch [chan configure $ch -encoding]]
+            chan configure $ch -buffering none
+        }
+    }
+    return
+}
+proc ::tclcomm::serve::tee {ch enc cmd handle args} {
+    switch -- $cmd {
+        initialize {return {initialize finalize write}}
+        write {
+            variable consoles
+            set data [lindex $args 0]
+            set text [encoding convertfrom $enc $data]
+            # Only over a connection that is still there: a console that
+            # went away is dropped, never connected to again (a connect to a
+            # vanished remote host would block this interpreter).
+            set live [::comm::comm interps]
+            foreach id $consoles {
+                if {$id ni $live
+                    || [catch {::comm::comm send -async $id [list tclcomm_output $ch $text]}]} {
+                    set consoles [lsearch -all -inline -not -exact $consoles $id]
+                }
+            }
+            return $data
+        }
+    }
+    return
+}
+"#;
+
 /// Sets the interpreter up: package, channel configuration, init scripts.
-fn prepare(interp: Interp<'_>, args: &Args) -> Result<String, Failure> {
+fn prepare(interp: Interp<'_>, args: &Args, verbose: u8) -> Result<String, Failure> {
     comm::init(interp).map_err(|e| tcl_failure("cannot load the comm package", &e))?;
     let configure = Obj::list_of([
         "::comm::comm",
@@ -113,9 +206,16 @@ fn prepare(interp: Interp<'_>, args: &Args) -> Result<String, Failure> {
         "-silent",
         if args.silent { "1" } else { "0" },
     ]);
-    interp
-        .eval_obj(&configure)
-        .map_err(|e| tcl_failure("cannot listen", &e))?;
+    interp.eval_obj(&configure).map_err(|e| {
+        let hint = e.result.contains("already in use").then(|| {
+            format!(
+                "Another program holds port {} (`ss -ltnp 'sport = :{}'` shows which); \
+                 choose another --port, or leave it out for one the system assigns.",
+                args.port, args.port
+            )
+        });
+        tcl_failure_hint(&format!("cannot listen on port {}", args.port), &e, hint)
+    })?;
     let limits = args.limits();
     if !limits.is_empty() {
         let mut words = vec!["::comm::limits".to_string(), "::comm::comm".to_string()];
@@ -125,14 +225,22 @@ fn prepare(interp: Interp<'_>, args: &Args) -> Result<String, Failure> {
             .map_err(|e| tcl_failure("bad limit", &e))?;
     }
     // Errors of served scripts go back to their senders; comm also reports
-    // them as background errors, which tclsh would print as a failure of
-    // a missing `bgerror`. One line on stderr instead; an init script may
+    // each one as a background error (`bgerror`), which tclsh would print
+    // as "background error" as if the server had failed. One line naming
+    // the script's sender instead (with errorInfo under -v), or nothing
+    // with --quiet-errors. Tcl's own background errors (a failing `after`
+    // script, say) go to `interp bgerror` and say so. An init script may
     // define its own `bgerror`.
+    let quiet = if args.quiet_errors { "1" } else { "0" };
+    let verbose = if verbose > 0 { "1" } else { "0" };
     interp
-        .eval_global(
-            "proc ::bgerror {msg} { catch { puts stderr \"tclcomm serve: background error: $msg\" } }",
-        )
+        .eval_global(&format!(
+            "namespace eval ::tclcomm::serve {{variable quiet {quiet}; variable verbose {verbose}}}\n{BGERROR}"
+        ))
         .map_err(|e| tcl_failure("cannot set up bgerror", &e))?;
+    interp
+        .eval_global(FORWARD)
+        .map_err(|e| tcl_failure("cannot set up output forwarding", &e))?;
     if let Some(file) = &args.init_file {
         let path = file.to_string_lossy();
         interp
@@ -155,7 +263,8 @@ fn prepare(interp: Interp<'_>, args: &Args) -> Result<String, Failure> {
 }
 
 /// Runs `tclcomm serve`.
-pub(crate) fn run(args: Args) -> Outcome {
+pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
+    VERBOSE.store(verbose > 0, Ordering::Relaxed);
     let tcl = Interpreter::new().map_err(|e| tcl_failure("cannot create a Tcl interpreter", &e))?;
     let interp = tcl.interp();
     let stop = Arc::new(AtomicBool::new(false));
@@ -187,12 +296,24 @@ pub(crate) fn run(args: Args) -> Outcome {
             ))
         })?;
 
-    let id = prepare(interp, &args)?;
+    let id = prepare(interp, &args, verbose)?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{id}")
             .and_then(|()| out.flush())
             .map_err(|e| Failure::local(format!("tclcomm serve: cannot print the id: {e}")))?;
+    }
+    if std::io::stderr().is_terminal() {
+        // For a person at a terminal; scripts read the id on stdout.
+        eprintln!(
+            "tclcomm serve: serving comm id {id} on {}; Ctrl-C stops.\n\
+             Try: tclcomm send {id} info patchlevel   or   tclcomm attach {id}",
+            if args.all_interfaces {
+                "every interface"
+            } else {
+                "127.0.0.1 and ::1 only"
+            }
+        );
     }
     tracing::info!(%id, "serving");
     while !stop.load(Ordering::Acquire) {

@@ -163,8 +163,24 @@ fn host_port(text: &str) -> Result<(String, u16), Failure> {
     Ok((host.to_string(), port))
 }
 
+/// What failed and where (the error's text), and what to try.
 fn failure(e: TransferError) -> Failure {
-    let message = format!("tclcomm: {e}");
+    let mut message = format!("tclcomm: {e}");
+    let hint = match &e {
+        TransferError::Connect { .. } => Some(
+            "Is the peer waiting (tcllib's passive mode, or `tclcomm receive --listen PORT`), \
+             and is this its address? Start the listening side first.",
+        ),
+        TransferError::Listen { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            Some("Another program holds that port: choose another, or 0 for any free port.")
+        }
+        TransferError::Timeout(_) => Some("Raise --timeout, or check that the other side started."),
+        _ => None,
+    };
+    if let Some(hint) = hint {
+        message.push('\n');
+        message.push_str(hint);
+    }
     if e.is_local() {
         Failure::local(message)
     } else {
@@ -496,10 +512,10 @@ pub(crate) fn run_cp(args: CpArgs, verbose: u8) -> Outcome {
             let (channel, id) = (&channel, id.clone());
             async move {
                 match timeout {
-                    Some(t) => channel.send_timeout(id, script, t).await,
-                    None => channel.send(id, script).await,
+                    Some(t) => channel.send_timeout(id.clone(), script, t).await,
+                    None => channel.send(id.clone(), script).await,
                 }
-                .map_err(|e| failure_of(&e, verbose > 0))
+                .map_err(|e| failure_of(&e, &id, verbose > 0))
             }
         };
         let wait_ms = timeout

@@ -93,8 +93,9 @@ fn refused_connection_exits_2() {
     let r = run(&["send", &port.to_string(), "set a 1"]);
     assert_eq!(r.code, Some(2));
     assert!(
-        r.stderr
-            .contains("Connect to remote failed: couldn't open socket: connection refused"),
+        r.stderr.contains(&format!(
+            "cannot connect to {port} (127.0.0.1:{port}): couldn't open socket: connection refused"
+        )),
         "{}",
         r.stderr
     );
@@ -118,7 +119,7 @@ fn lost_connection_exits_2() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("connection lost: target application died or connection lost"),
+            .contains("lost before the answer: target application died or connection lost"),
         "{}",
         r.stderr
     );

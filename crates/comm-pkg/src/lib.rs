@@ -187,12 +187,23 @@ pub fn find_library() -> Option<std::path::PathBuf> {
 /// so that `TCLLIBPATH=dir tclsh` followed by `package require comm` (or
 /// `package require transfer::connect`) loads this package.
 pub fn write_package(dir: &Path, library: &Path) -> std::io::Result<()> {
+    write_package_bytes(dir, &std::fs::read(library)?)
+}
+
+/// [`write_package`] with the shared library's contents in memory (the
+/// `tclcomm` binary carries them).
+pub fn write_package_bytes(dir: &Path, library: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let target = dir.join(LIBRARY_FILE);
-    // Copy through a temporary name: a running tclsh may have the old file
+    // Write under a temporary name: a running tclsh may have the old file
     // mapped, and replacing it in place would corrupt that process.
     let tmp = dir.join(format!(".{LIBRARY_FILE}.tmp"));
-    std::fs::copy(library, &tmp)?;
+    std::fs::write(&tmp, library)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    }
     std::fs::rename(&tmp, &target)?;
     std::fs::write(dir.join("pkgIndex.tcl"), pkg_index())?;
     std::fs::write(dir.join("comm.tcl"), comm_tcl_shim())?;

@@ -45,6 +45,61 @@
 //!   unread output, so a hostile peer cannot exhaust a channel.
 //!
 //! The library never prints; it logs through `tracing`.
+//!
+//! # Using the crate
+//!
+//! In your `Cargo.toml` (the crate is not on crates.io: depend on this
+//! repository by path or by git), with tokio for `#[tokio::main]`:
+//!
+//! ```toml
+//! [dependencies]
+//! tclcomm = { path = "../tclcomm/crates/tclcomm" }   # or: git = "URL of this repository"
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros"] }
+//! ```
+//!
+//! A whole program: parse an id as the command line does, send with a
+//! deadline, and tell the failures apart by [`Error`] variant. (It serves
+//! itself so that it runs anywhere; against a Tcl application, leave the
+//! server out and parse the application's id, `::comm::comm self` there.)
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use tclcomm::{Channel, Config, Dispatcher, Error, Id};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Ids: "4500" (127.0.0.1), "host:4500", "[::1]:4500" or comm's "4500 host".
+//!     let example: Id = "[::1]:4500".parse()?;
+//!     assert_eq!(example.to_string(), "4500 ::1");
+//!
+//!     let commands = Dispatcher::new();
+//!     commands.register("add", |_call, args| {
+//!         let sum: i64 = args.iter().map(|a| a.parse::<i64>().unwrap_or(0)).sum();
+//!         Ok(sum.to_string())
+//!     });
+//!     let server = Channel::new(Config::listening().evaluator(commands)).await?;
+//!     let peer: Id = server.self_id().to_string().parse()?;
+//!
+//!     let client = Channel::new(Config::new()).await?;
+//!     for script in ["add 1 2 39", "nosuch"] {
+//!         match client.send_timeout(peer.clone(), script, Duration::from_secs(5)).await {
+//!             Ok(result) => println!("{script} -> {result}"),
+//!             // The script ran and failed there: Tcl's message, errorInfo, errorCode.
+//!             Err(Error::Remote(e)) => println!("{script} failed: {} ({})", e.message, e.errorcode),
+//!             // No connection: nothing listens there, or the host is unknown.
+//!             Err(Error::Connect(why)) => eprintln!("cannot connect to {peer}: {why}"),
+//!             // The deadline passed (the script may still be running there).
+//!             Err(Error::Timeout { id, timeout }) => eprintln!("no answer from {id} in {timeout:?}"),
+//!             // The peer went away (exited, dropped us, or is not a comm peer).
+//!             Err(Error::Lost(reason)) => eprintln!("lost {peer}: {reason}"),
+//!             // Listen, Config, Destroyed: this program's own set-up.
+//!             Err(other) => return Err(other.into()),
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 pub mod blocking;
 mod channel;
