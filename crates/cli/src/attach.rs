@@ -49,6 +49,9 @@ pub(crate) struct Args {
     /// simply not kept.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
 }
 
 /// Where the history lives unless `--history` says.
@@ -294,7 +297,8 @@ pub(crate) fn run(args: Args) -> Outcome {
         .map_err(|e| Failure::local(format!("tclcomm: cannot start the runtime: {e}")))?;
     // Listening (on 127.0.0.1, a port the system assigns) so that a serve
     // peer can send its output back.
-    let config = Config::listening().evaluator(output_commands());
+    let mut config = Config::listening().evaluator(output_commands());
+    config.auth = args.auth.config()?;
     let channel = rt
         .block_on(Channel::new(config))
         .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;

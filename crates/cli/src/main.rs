@@ -13,6 +13,7 @@
 //! Exit codes are listed in [`EXIT_CODES`] and shown by `--help`.
 
 mod attach;
+mod auth;
 mod bench;
 mod docs;
 mod id;

@@ -29,6 +29,9 @@ pub(crate) struct Args {
     /// The script's fragments; `-` stands for all of standard input.
     #[arg(value_name = "WORD", required = true, num_args = 1.., allow_hyphen_values = true)]
     words: Vec<String>,
+
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
 }
 
 /// Parses a positive number of seconds (fractions allowed).
@@ -167,7 +170,9 @@ pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
     let script = Script::words(fragments(args.words)?);
     let rt = runtime()?;
     rt.block_on(async {
-        let channel = Channel::new(Config::new())
+        let mut config = Config::new();
+        config.auth = args.auth.config()?;
+        let channel = Channel::new(config)
             .await
             .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;
         if args.asynchronous {

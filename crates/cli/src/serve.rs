@@ -71,6 +71,29 @@ pub(crate) struct Args {
     /// Deepest nesting of `[` in a received script (default 1000).
     #[arg(long, value_name = "N")]
     max_nesting: Option<u64>,
+
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
+
+    /// Run received scripts in a safe interpreter (Tcl's `interp create
+    /// -safe`: no files, sockets, exec or env) instead of the serving one.
+    #[arg(long)]
+    safe: bool,
+
+    /// Run received scripts in an interpreter that has only this command
+    /// (repeat the flag for more), as an alias of the serving
+    /// interpreter's command of that name (defined there by --init or
+    /// --init-file), like tcllib's nns server. An alias runs with the
+    /// serving interpreter's full power: allow only commands that do not
+    /// evaluate their arguments.
+    #[arg(long, value_name = "COMMAND")]
+    allow: Vec<String>,
+
+    /// Check each request first: this Tcl command prefix is called with
+    /// the sender's id and the script; if it raises an error the request is
+    /// refused and the sender gets that error (Tcl-DP's -check).
+    #[arg(long, value_name = "COMMAND")]
+    check: Option<String>,
 }
 
 impl Args {
@@ -256,10 +279,81 @@ fn prepare(interp: Interp<'_>, args: &Args, verbose: u8) -> Result<String, Failu
             .eval_global(script)
             .map_err(|e| tcl_failure("--init failed", &e))?;
     }
+    guard(interp, args)?;
     let id = interp
         .eval("::comm::comm self")
         .map_err(|e| tcl_failure("no id", &e))?;
     Ok(id.to_str().into_owned())
+}
+
+/// Where received scripts run and what may refuse them: authentication,
+/// a safe or allow-list interpreter, a per-request check (after the init
+/// scripts, which run in the serving interpreter).
+fn guard(interp: Interp<'_>, args: &Args) -> Result<(), Failure> {
+    if let Some(path) = args.auth.cookie_path() {
+        let words = [
+            "::comm::auth",
+            "::comm::comm",
+            "-cookie",
+            &path.to_string_lossy(),
+            "-required",
+            if args.auth.required() { "1" } else { "0" },
+        ];
+        interp
+            .eval_obj(&Obj::list_of(words))
+            .map_err(|e| tcl_failure("cannot set up authentication", &e))?;
+    } else if args.auth.required() {
+        return Err(Failure::comm(
+            "tclcomm serve: --auth-required needs a secret: set HOME or TCLCOMM_COOKIE, or give --cookie FILE",
+        ));
+    }
+    if args.safe || !args.allow.is_empty() {
+        let allow = Obj::list_of(args.allow.iter().map(String::as_str));
+        let script = format!(
+            "namespace eval ::tclcomm::serve {{
+                 variable target [interp create -safe]
+                 set allow {allow}
+                 if {{[llength $allow]}} {{
+                     # Only the given commands: every other one is hidden
+                     # (comm then evaluates through invokehidden uplevel).
+                     foreach c [interp eval $target {{info commands}}] {{
+                         interp hide $target $c
+                     }}
+                     foreach c $allow {{
+                         if {{[llength [info commands ::$c]] == 0}} {{
+                             error \"--allow $c: no such command in the serving interpreter (define it with --init or --init-file)\"
+                         }}
+                         interp alias $target $c {{}} ::$c
+                     }}
+                 }}
+                 ::comm::comm configure -interp $target
+             }}",
+            allow = text_word(&allow)
+        );
+        interp
+            .eval_global(&script)
+            .map_err(|e| tcl_failure("cannot set up the serving interpreter", &e))?;
+    }
+    if let Some(check) = &args.check {
+        let script = format!(
+            "namespace eval ::tclcomm::serve {{ variable check {} }}
+             ::comm::comm hook eval {{
+                 if {{[catch {{{{*}}$::tclcomm::serve::check $id [concat {{*}}$buffer]}} m]}} {{
+                     error $m
+                 }}
+             }}",
+            text_word(&Obj::string(check))
+        );
+        interp
+            .eval_global(&script)
+            .map_err(|e| tcl_failure("cannot set up --check", &e))?;
+    }
+    Ok(())
+}
+
+/// A value as one Tcl word.
+fn text_word(o: &Obj) -> String {
+    Obj::list_of([o.to_str().as_ref()]).to_str().into_owned()
 }
 
 /// Runs `tclcomm serve`.
