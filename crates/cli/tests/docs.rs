@@ -48,3 +48,15 @@ fn man_page_prints_and_installs() {
         r.stderr
     );
 }
+
+#[test]
+fn attach_help_says_where_output_goes() {
+    let r = run(&["attach", "--help"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let out = r.out();
+    assert!(
+        out.contains("where the peer is `tclcomm serve`") && out.contains("Any other peer"),
+        "{out}"
+    );
+    assert!(out.contains("Tab completes"), "{out}");
+}
