@@ -17,6 +17,9 @@ use crate::{Failure, Outcome};
 /// Arguments of `tclcomm attach`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
+
     /// The peer: PORT (on 127.0.0.1), HOST:PORT, or comm's "PORT HOST".
     #[arg(value_name = "ID", value_parser = crate::id::parse_id)]
     id: Id,
@@ -112,7 +115,7 @@ fn feed(session: &Session, buffer: &mut String, line: &str) -> Step {
 pub(crate) fn run(args: Args) -> Outcome {
     let rt = runtime()?;
     let channel = rt
-        .block_on(Channel::new(Config::new()))
+        .block_on(Channel::new(Config::new().transport(args.tls.transport()?)))
         .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;
     rt.block_on(channel.connect(args.id.clone()))
         .map_err(|e| failure_of(&e, false))?;

@@ -22,6 +22,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<Duration>,
 
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
+
     /// The peer: PORT (on 127.0.0.1), HOST:PORT, or comm's "PORT HOST".
     #[arg(value_name = "ID", value_parser = crate::id::parse_id)]
     id: Id,
@@ -111,7 +114,7 @@ pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
     let script = Script::words(fragments(args.words)?);
     let rt = runtime()?;
     rt.block_on(async {
-        let channel = Channel::new(Config::new())
+        let channel = Channel::new(Config::new().transport(args.tls.transport()?))
             .await
             .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;
         if args.asynchronous {

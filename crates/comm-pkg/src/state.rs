@@ -1222,7 +1222,10 @@ fn on_readable(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>, conn: ConnId) 
         Ok(false) => {}
         Ok(true) => chan.engine.borrow_mut().closed(conn),
         // A TLS failure: the calls waiting on the connection fail with it.
-        Err(reason) => chan.engine.borrow_mut().close_conn(conn, Loss::Other(reason)),
+        Err(reason) => chan
+            .engine
+            .borrow_mut()
+            .close_conn(conn, Loss::Other(reason)),
     }
     process(i, &comm, &chan, true);
 }

@@ -136,7 +136,9 @@ impl Settings {
             }
         };
         if self.server.is_none() && self.client.is_none() {
-            return Err("TLS needs -certfile and -keyfile (to accept) or -cafile (to connect)".into());
+            return Err(
+                "TLS needs -certfile and -keyfile (to accept) or -cafile (to connect)".into(),
+            );
         }
         Ok(())
     }
