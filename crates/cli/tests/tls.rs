@@ -143,6 +143,41 @@ fn serve_with_tls_answers_send_with_tls() {
 }
 
 #[test]
+fn the_package_in_serve_calls_a_rust_runtime_over_tls() {
+    use std::sync::Arc;
+    use tclcomm::blocking::Channel;
+    use tclcomm::{Config, Dispatcher, TlsConfig, Transport};
+    let d = make_certs();
+    let read = |f: &str| std::fs::read(d.join(f)).expect("cert file");
+    // Driver 1 listening with TLS (its server side: no client certificates).
+    let tls = TlsConfig::from_pem(&read("server.pem"), &read("server.key"), &read("ca.pem"))
+        .expect("TLS config");
+    let echo = Dispatcher::new();
+    echo.register("echo", |_c, a| Ok(a.concat()));
+    let rust = Channel::new(
+        Config::listening()
+            .transport(Transport::Tls(Arc::new(tls)))
+            .evaluator(echo),
+    )
+    .expect("rust channel");
+    let rust_id = rust.self_id().to_string();
+    // The package (serve) connects out over TLS with its -cafile.
+    let mut s = Server::start(&[
+        "--tls-cert",
+        &p(&d, "client.pem"),
+        "--tls-key",
+        &p(&d, "client.key"),
+        "--tls-ca",
+        &p(&d, "ca.pem"),
+    ]);
+    let script = format!("::comm::comm send {rust_id} {{echo over rustls}}");
+    let r = run(&["send", "--tls-ca", &p(&d, "ca.pem"), &s.id, &script]);
+    assert_eq!(r.out(), "overrustls\n", "{}", r.stderr);
+    assert_eq!(s.terminate(Duration::from_secs(10)), Some(0));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn serve_refuses_a_bad_tls_setting_clearly() {
     let d = make_certs();
     let r = run(&[
