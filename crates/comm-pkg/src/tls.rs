@@ -229,9 +229,18 @@ impl Session {
         while !input.is_empty() {
             // read_tls takes what fits in its buffer; draining the
             // plaintext after each call makes room for the rest.
-            if let Err(e) = conn.read_tls(&mut input) {
-                result = Err(format!("TLS: {e}"));
-                break;
+            match conn.read_tls(&mut input) {
+                // Nothing taken: the peer already said close_notify, and
+                // whatever follows it is ignored (never a spin).
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    result = Err(format!("TLS: {e}"));
+                    break;
+                }
             }
             if let Err(e) = conn.process_new_packets() {
                 result = Err(format!("TLS: {e}"));
