@@ -39,6 +39,9 @@ use crate::{Failure, Outcome};
 /// Arguments of `tclcomm attach`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
+
     /// The peer: PORT (on 127.0.0.1), HOST:PORT, [V6]:PORT or comm's "PORT HOST".
     #[arg(value_name = "ID", value_parser = crate::id::parse_id)]
     id: Id,
@@ -297,7 +300,14 @@ pub(crate) fn run(args: Args) -> Outcome {
         .map_err(|e| Failure::local(format!("tclcomm: cannot start the runtime: {e}")))?;
     // Listening (on 127.0.0.1, a port the system assigns) so that a serve
     // peer can send its output back.
-    let mut config = Config::listening().evaluator(output_commands());
+    // Over TLS the console only sends (it has no certificate to accept
+    // serve's output connections with), so serve's output stays there.
+    let transport = args.tls.transport()?;
+    let listen = matches!(transport, tclcomm::Transport::Tcp);
+    let mut config = Config::new()
+        .listen(listen)
+        .evaluator(output_commands())
+        .transport(transport);
     config.auth = args.auth.config()?;
     let channel = rt
         .block_on(Channel::new(config))

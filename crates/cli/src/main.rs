@@ -20,6 +20,7 @@ mod id;
 mod send;
 mod serve;
 mod tcl_package;
+mod tls;
 mod transfer;
 
 use std::process::ExitCode;

@@ -22,6 +22,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<Duration>,
 
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
+
     /// The peer: PORT (on 127.0.0.1), HOST:PORT, or comm's "PORT HOST".
     #[arg(value_name = "ID", value_parser = crate::id::parse_id)]
     id: Id,
@@ -170,7 +173,7 @@ pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
     let script = Script::words(fragments(args.words)?);
     let rt = runtime()?;
     rt.block_on(async {
-        let mut config = Config::new();
+        let mut config = Config::new().transport(args.tls.transport()?);
         config.auth = args.auth.config()?;
         let channel = Channel::new(config)
             .await

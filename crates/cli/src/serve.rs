@@ -94,6 +94,25 @@ pub(crate) struct Args {
     /// refused and the sender gets that error (Tcl-DP's -check).
     #[arg(long, value_name = "COMMAND")]
     check: Option<String>,
+
+    /// Serve over TLS (rustls, no tcl-tls needed): this PEM certificate
+    /// chain, with --tls-key. Peers: `tclcomm send --tls-ca`, or tcllib
+    /// with `-socketcmd tls::socket`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates that client certificates must chain to (those
+    /// shown are checked; see --tls-require-client-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+
+    /// Refuse clients that show no certificate signed by --tls-ca.
+    #[arg(long, requires = "tls_ca")]
+    tls_require_client_cert: bool,
 }
 
 impl Args {
@@ -246,6 +265,24 @@ fn prepare(interp: Interp<'_>, args: &Args, verbose: u8) -> Result<String, Failu
         interp
             .eval_obj(&Obj::list_of(&words))
             .map_err(|e| tcl_failure("bad limit", &e))?;
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let mut words = vec!["::comm::tls".to_string(), "::comm::comm".to_string()];
+        let mut path = |option: &str, p: &PathBuf| {
+            words.push(option.to_string());
+            words.push(p.to_string_lossy().into_owned());
+        };
+        path("-certfile", cert);
+        path("-keyfile", key);
+        if let Some(ca) = &args.tls_ca {
+            path("-cafile", ca);
+        }
+        if args.tls_require_client_cert {
+            words.extend(["-require".to_string(), "1".to_string()]);
+        }
+        interp
+            .eval_obj(&Obj::list_of(&words))
+            .map_err(|e| tcl_failure("bad TLS setting", &e))?;
     }
     // Errors of served scripts go back to their senders; comm also reports
     // each one as a background error (`bgerror`), which tclsh would print

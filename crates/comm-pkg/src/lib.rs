@@ -33,6 +33,7 @@
 
 mod listen;
 mod state;
+mod tls;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -117,6 +118,8 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
     });
     let c = comm.clone();
     interp.create_command("::comm::auth", move |i, objv| state::cmd_auth(i, &c, objv));
+    let c = comm.clone();
+    interp.create_command("::comm::tls", move |i, objv| tls::cmd_tls(i, &c, objv));
     interp.eval_global(LIBRARY)?;
     interp.pkg_provide("comm", COMM_VERSION)?;
     interp.pkg_provide("tclcomm", VERSION)?;

@@ -110,6 +110,8 @@ struct Sock {
     /// through the channel's buffers and a UTF-8 decoder, which is where
     /// their transformation happens.
     raw: bool,
+    /// rustls over the raw socket (`::comm::tls`), if the channel has it.
+    tls: Option<crate::tls::Session>,
 }
 
 enum Slot {
@@ -146,6 +148,8 @@ pub(crate) struct Chan {
     /// Connections dropped for not reading: at their Close, what is queued
     /// for them is thrown away rather than flushed.
     discard: RefCell<Vec<ConnId>>,
+    /// `::comm::tls` settings for connections made from now on.
+    pub(crate) tls: RefCell<Option<Rc<crate::tls::Settings>>>,
 }
 
 /// The bit of hook `event` in [`Chan::hooks`].
@@ -182,6 +186,7 @@ impl Chan {
             last_async: RefCell::default(),
             timer: RefCell::default(),
             discard: RefCell::default(),
+            tls: RefCell::default(),
         }
     }
 
@@ -220,7 +225,11 @@ impl Chan {
         // per message.
         let backlog = s.channel.output_buffered() > 0;
         // Write errors mean the peer is gone; the read side reports the loss.
-        if s.channel.write(bytes).is_ok() && !backlog {
+        let written = match &s.tls {
+            None => s.channel.write(bytes).map(drop),
+            Some(t) => t.write(&s.channel, bytes),
+        };
+        if written.is_ok() && !backlog {
             let mut d = self.dirty.borrow_mut();
             if !d.contains(&conn) {
                 d.push(conn);
@@ -275,7 +284,7 @@ impl Comm {
         self.chans.borrow().get(name).cloned()
     }
 
-    fn chan_or_err(&self, name: &str) -> Result<Rc<Chan>, Exception> {
+    pub(crate) fn chan_or_err(&self, name: &str) -> Result<Rc<Chan>, Exception> {
         self.chan(name).ok_or_else(|| dead_chan(name, "port"))
     }
 
@@ -454,6 +463,9 @@ pub(crate) fn process(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>, flush: bo
                         // would hold the buffers for good.
                         s.channel.shutdown_socket();
                     } else {
+                        if let Some(t) = &s.tls {
+                            t.close_notify(&s.channel);
+                        }
                         let _ = s.channel.flush();
                     }
                     let _ = s.channel.close();
@@ -976,12 +988,20 @@ fn register_sock(
     c: &Rc<Chan>,
     conn: ConnId,
     name: &str,
+    outgoing_host: Option<&str>,
 ) -> Result<(), Exception> {
     let channel = i.channel(name)?;
     let raw = matches!(
         chan_var(i, &c.name, "socketcmd").as_str(),
         "::socket" | "socket"
     );
+    // rustls only over a plain socket: a stacked channel (tcl-tls through
+    // -socketcmd) already does TLS.
+    let settings = c.tls.borrow().clone().filter(|_| raw);
+    let tls = match settings {
+        Some(t) => Some(t.session(outgoing_host).map_err(Exception::error)?),
+        None => None,
+    };
     channel.configure("-translation", "binary")?;
     if !raw {
         // Writes stay raw bytes (Tcl_Write); reads decode UTF-8.
@@ -991,6 +1011,9 @@ fn register_sock(
     channel.configure("-buffersize", BUFFER_SIZE)?;
     let (ir, wc, wch) = (i.preserve(), Rc::downgrade(comm), Rc::downgrade(c));
     let handler = channel.on_readable(move || on_readable(&ir, &wc, &wch, conn))?;
+    if let Some(t) = &tls {
+        t.start(&channel);
+    }
     c.by_name.borrow_mut().insert(name.to_owned(), conn);
     c.socks.borrow_mut().insert(
         conn,
@@ -999,6 +1022,7 @@ fn register_sock(
             channel,
             handler: Some(handler),
             raw,
+            tls,
         },
     );
     Ok(())
@@ -1062,9 +1086,15 @@ pub(crate) fn cmd_connected(
             "couldn't open socket: too many open files",
         ));
     }
-    let conn = c.engine.borrow_mut().outgoing(Id::from_text(arg(objv, 2)));
-    if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
+    let id = Id::from_text(arg(objv, 2));
+    let host = id.host();
+    let conn = c.engine.borrow_mut().outgoing(id);
+    if let Err(e) = register_sock(i, comm, &c, conn, &fid, Some(&host)) {
         c.engine.borrow_mut().close_conn(conn, Loss::Closed);
+        // Not registered: nothing else closes it (a TLS setting missing).
+        if let Ok(ch) = i.channel(&fid) {
+            let _ = ch.close();
+        }
         process(i, comm, &c, true);
         return Err(e);
     }
@@ -1106,8 +1136,11 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
         }
         e.accepted(&arg(objv, 3), port, &local, std::time::Instant::now())
     };
-    if let Err(e) = register_sock(i, comm, &c, conn, &fid) {
+    if let Err(e) = register_sock(i, comm, &c, conn, &fid, None) {
         c.engine.borrow_mut().close_conn(conn, Loss::Closed);
+        if let Ok(ch) = i.channel(&fid) {
+            let _ = ch.close();
+        }
         process(i, comm, &c, true);
         return Err(e);
     }
@@ -1124,14 +1157,14 @@ const READ_PER_EVENT: usize = 64 * READ_CHUNK;
 /// connection ended. `buf` is reused from event to event: only its length
 /// changes, so no read allocates or copies a buffer once it has grown to
 /// [`READ_CHUNK`].
-fn read_available(chan: &Chan, conn: ConnId, buf: &mut Vec<u8>) -> bool {
+fn read_available(chan: &Chan, conn: ConnId, buf: &mut Vec<u8>) -> Result<bool, String> {
     let mut total = 0;
     loop {
         buf.clear();
         let (n, eof) = {
             let socks = chan.socks.borrow();
             let Some(s) = socks.get(&conn) else {
-                return false;
+                return Ok(false);
             };
             if !s.raw {
                 match s.channel.read_chars(READ_CHUNK) {
@@ -1145,22 +1178,31 @@ fn read_available(chan: &Chan, conn: ConnId, buf: &mut Vec<u8>) -> bool {
             } else {
                 match s.channel.read_raw(buf, READ_CHUNK) {
                     Ok(0) => (0, s.channel.eof()),
-                    Ok(n) => (n, false),
+                    // TLS: `buf` becomes the plaintext the records carried.
+                    Ok(n) => match &s.tls {
+                        None => (n, false),
+                        Some(t) => (n, t.received(&s.channel, buf)?),
+                    },
                     Err(_) => (0, true),
                 }
             }
         };
         if n == 0 {
-            return eof;
+            return Ok(eof);
         }
-        chan.engine.borrow_mut().received(conn, buf);
+        if !buf.is_empty() {
+            chan.engine.borrow_mut().received(conn, buf);
+        }
+        if eof {
+            return Ok(true);
+        }
         total += n;
         // A short read drained the socket (and the channel's buffer): a
         // second read would only fail with EAGAIN. A stacked channel
         // (TLS) may hold decoded data back, so it is read until empty.
         let raw = chan.socks.borrow().get(&conn).is_some_and(|s| s.raw);
         if (raw && n < READ_CHUNK) || total >= READ_PER_EVENT {
-            return false;
+            return Ok(false);
         }
     }
 }
@@ -1169,15 +1211,21 @@ fn on_readable(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>, conn: ConnId) 
     let (Some(i), Some(comm), Some(chan)) = (ir.get(), wc.upgrade(), wch.upgrade()) else {
         return;
     };
-    let eof = {
+    let read = {
         // One buffer for every socket of the interpreter: reads do not
         // nest (nothing here evaluates Tcl), and one grown buffer is all
         // the read path holds however many connections there are.
         let mut buf = comm.read_buf.borrow_mut();
         read_available(&chan, conn, &mut buf)
     };
-    if eof {
-        chan.engine.borrow_mut().closed(conn);
+    match read {
+        Ok(false) => {}
+        Ok(true) => chan.engine.borrow_mut().closed(conn),
+        // A TLS failure: the calls waiting on the connection fail with it.
+        Err(reason) => chan
+            .engine
+            .borrow_mut()
+            .close_conn(conn, Loss::Other(reason)),
     }
     process(i, &comm, &chan, true);
 }

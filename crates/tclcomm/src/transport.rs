@@ -88,6 +88,48 @@ impl TlsConfig {
         })
     }
 
+    /// Builds a client-only configuration (for a channel that only
+    /// connects): the CA certificates (PEM) that servers' certificates must
+    /// chain to, and optionally this side's certificate chain and key
+    /// (PEM), shown to servers that ask for a client certificate.
+    pub fn client_from_pem(
+        ca: &[u8],
+        identity: Option<(&[u8], &[u8])>,
+    ) -> Result<TlsConfig, TlsError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(ca) {
+            let ca = ca.map_err(|e| TlsError(format!("CA: {e}")))?;
+            roots.add(ca).map_err(|e| TlsError(format!("CA: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(TlsError("CA: no PEM certificate".into()));
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError(e.to_string()))?
+            .with_root_certificates(roots);
+        let client = match identity {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => {
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| TlsError(format!("certificate: {e}")))?;
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| TlsError(format!("key: {e}")))?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| TlsError(e.to_string()))?
+            }
+        };
+        Ok(TlsConfig {
+            server: None,
+            client: Arc::new(client),
+            server_name: None,
+        })
+    }
+
     /// Sets the name verified in the server's certificate.
     pub fn with_server_name(mut self, name: impl Into<String>) -> TlsConfig {
         self.server_name = Some(name.into());
