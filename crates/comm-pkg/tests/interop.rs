@@ -2,6 +2,8 @@
 //! another, both directions, plain TCP and TLS (`-socketcmd tls::socket`
 //! with a 2048-bit certificate generated here).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,22 +12,7 @@ use std::time::Duration;
 
 /// The package directory, laid out once per test process.
 fn package() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test exe");
-        // target/<profile>/deps/interop-…: `cargo test` leaves the cdylib
-        // it built for this test in deps/ (only `cargo build` copies it up).
-        let deps = exe.parent().expect("deps dir");
-        let lib = [deps.to_path_buf(), deps.join("..")]
-            .into_iter()
-            .map(|d| d.join(comm::LIBRARY_FILE))
-            .find(|p| p.is_file())
-            .expect("libcomm.so built by cargo test");
-        let dir = std::env::temp_dir().join(format!("tclcomm-pkg-interop-{}", std::process::id()));
-        comm::write_package(&dir.join("comm"), &lib).expect("write package");
-        dir
-    })
-    .clone()
+    common::package("interop")
 }
 
 /// Which comm a tclsh loads.

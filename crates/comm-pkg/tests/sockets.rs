@@ -5,6 +5,8 @@
 //!
 //! Needs tclsh and prlimit (util-linux); fails without them.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -13,22 +15,7 @@ use std::time::{Duration, Instant};
 
 /// The package directory, laid out once per test process.
 fn package() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test exe");
-        // target/<profile>/deps/sockets-…: `cargo test` leaves the cdylib
-        // it built for this test in deps/.
-        let deps = exe.parent().expect("deps dir");
-        let lib = [deps.to_path_buf(), deps.join("..")]
-            .into_iter()
-            .map(|d| d.join(comm::LIBRARY_FILE))
-            .find(|p| p.is_file())
-            .expect("libcomm.so built by cargo test");
-        let dir = std::env::temp_dir().join(format!("tclcomm-pkg-sockets-{}", std::process::id()));
-        comm::write_package(&dir.join("comm"), &lib).expect("write package");
-        dir
-    })
-    .clone()
+    common::package("sockets")
 }
 
 /// A tclsh serving with our comm under a descriptor limit; killed on drop.

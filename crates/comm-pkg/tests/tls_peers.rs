@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,20 +21,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 /// The package directory, laid out once per test process.
 fn package() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test exe");
-        let deps = exe.parent().expect("deps dir");
-        let lib = [deps.to_path_buf(), deps.join("..")]
-            .into_iter()
-            .map(|d| d.join(comm::LIBRARY_FILE))
-            .find(|p| p.is_file())
-            .expect("libcomm.so built by cargo test");
-        let dir = std::env::temp_dir().join(format!("tclcomm-pkg-tls-{}", std::process::id()));
-        comm::write_package(&dir.join("comm"), &lib).expect("write package");
-        dir
-    })
-    .clone()
+    common::package("tls_peers")
 }
 
 /// A CA and a server certificate it signed (localhost, 127.0.0.1).

@@ -6,6 +6,8 @@
 //! Tcl's own channel with `-encoding utf-8`, as tcllib does.) Needs tclsh
 //! with tcllib: the test fails without them.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -17,21 +19,7 @@ use tclcomm_wire::{Framer, Message};
 
 /// The package directory, laid out once per test process.
 fn package() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test exe");
-        // `cargo test` leaves the cdylib it built for this test in deps/.
-        let deps = exe.parent().expect("deps dir");
-        let lib = [deps.to_path_buf(), deps.join("..")]
-            .into_iter()
-            .map(|d| d.join(comm::LIBRARY_FILE))
-            .find(|p| p.is_file())
-            .expect("libcomm.so built by cargo test");
-        let dir = std::env::temp_dir().join(format!("tclcomm-pkg-utf8-{}", std::process::id()));
-        comm::write_package(&dir.join("comm"), &lib).expect("write package");
-        dir
-    })
-    .clone()
+    common::package("utf8_interop")
 }
 
 /// The bytes sent as the argument of `codes` (see the same test of the

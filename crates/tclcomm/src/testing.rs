@@ -454,6 +454,84 @@ fn hex_decode_string(hex: &str) -> Result<String, HarnessError> {
     String::from_utf8(bytes).map_err(|_| bad())
 }
 
+/// Makes test certificates in `dir` with `openssl`: a CA (`ca.pem`,
+/// `ca.key`) and a server and a client certificate it signed
+/// (`server.pem`/`server.key`, `client.pem`/`client.key`; 2048-bit RSA,
+/// subject `localhost`, valid for `localhost` and 127.0.0.1). Panics with
+/// what to install when `openssl` is missing or fails: tests that need
+/// certificates fail rather than skip.
+pub fn make_test_certs(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("certificate dir");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("this test needs openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tclcomm test CA",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("ext.cnf");
+    for who in ["server", "client"] {
+        let (key, csr, pem) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+        );
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=localhost",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

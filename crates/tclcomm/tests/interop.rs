@@ -602,66 +602,7 @@ fn tls_certs() -> Option<Certs> {
         std::process::id(),
         rand_suffix()
     ));
-    std::fs::create_dir_all(&dir).ok()?;
-    let run = |args: &[&str]| {
-        Command::new("openssl")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=tclcomm test CA",
-    ])?;
-    for who in ["server", "client"] {
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{who}.key"),
-            "-out",
-            &format!("{who}.csr"),
-            "-subj",
-            "/CN=localhost",
-        ])?;
-        std::fs::write(
-            dir.join("ext.cnf"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .ok()?;
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{who}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &format!("{who}.pem"),
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ])?;
-    }
+    tclcomm::testing::make_test_certs(&dir);
     Some(Certs {
         ca_pem: std::fs::read(dir.join("ca.pem")).ok()?,
         client_pem: std::fs::read(dir.join("client.pem")).ok()?,
