@@ -68,11 +68,39 @@ pub fn eval_comm(interp: Interp<'_>, fragments: &[String]) -> Outcome {
 /// [`eval_comm`] taking the fragments by value: they are freed once the
 /// command is built, before it runs, so that a big script is held once
 /// less during its evaluation.
-pub fn eval_comm_owned(interp: Interp<'_>, fragments: Vec<String>) -> Outcome {
+pub fn eval_comm_owned(interp: Interp<'_>, mut fragments: Vec<String>) -> Outcome {
+    let size: usize = fragments.iter().map(String::len).sum();
+    if size >= BIG_SCRIPT {
+        // Evaluated straight from our text at level #0 (what `uplevel #0`
+        // does), not compiled through `catch $thecmd`: Tcl's compile would
+        // hold two more copies of the script (the literal of the `uplevel`
+        // word, then the literals of the script's own words). The result
+        // and codes are the same; errorInfo ends at the script's own
+        // frames, without tcllib's `uplevel`/`catch` lines.
+        let script = if fragments.len() == 1 {
+            fragments.pop().unwrap_or_default()
+        } else {
+            let joined = tclcomm_wire::script::concat(&fragments);
+            drop(fragments);
+            joined
+        };
+        let o = interp.eval_outcome(&script);
+        drop(script);
+        return Outcome {
+            code: code_of(i64::from(o.code)),
+            result: o.result,
+            errorinfo: o.errorinfo,
+            errorcode: o.errorcode,
+        };
+    }
     let thecmd = comm_command(&fragments);
     drop(fragments);
     run_command(interp, thecmd)
 }
+
+/// From this size on, a received script is evaluated directly rather than
+/// through tcllib's `catch $thecmd` (see [`eval_comm_owned`]).
+pub(crate) const BIG_SCRIPT: usize = 1 << 20;
 
 /// tcllib's `concat [list uplevel \#0] $buffer` for `$buffer` the list of
 /// the fragments as received: `concat` trims each argument and joins the
