@@ -216,7 +216,12 @@ pub fn dispatch(dispatcher: &crate::Dispatcher, request: &Incoming) -> Outcome {
         [one] => std::borrow::Cow::Borrowed(tclcomm_wire::script::concat_one(one)),
         _ => std::borrow::Cow::Owned(request.script_text()),
     };
-    match dispatcher.eval(&text) {
+    outcome_of(dispatcher.eval(&text))
+}
+
+/// What a dispatcher's result or error makes of the answer.
+fn outcome_of(r: Result<String, crate::TclError>) -> Outcome {
+    match r {
         Ok(result) => Outcome::ok(result),
         Err(e) => Outcome {
             code: Code::from(i64::from(e.code())),
@@ -235,8 +240,21 @@ pub fn dispatch(dispatcher: &crate::Dispatcher, request: &Incoming) -> Outcome {
     }
 }
 
+/// From this size on, a one-fragment script is given up to the dispatcher,
+/// so that a plain command's last word can take the script's memory
+/// instead of a copy (the message is then held once while it runs).
+const BIG_SCRIPT: usize = 1 << 20;
+
 impl Evaluator for crate::Dispatcher {
-    fn evaluate(&self, request: Incoming, responder: Responder) {
+    fn evaluate(&self, mut request: Incoming, responder: Responder) {
+        if let [one] = request.script.as_mut_slice()
+            && one.len() >= BIG_SCRIPT
+        {
+            let script = std::mem::take(one);
+            let _current = CurrentGuard::set(&request.id);
+            responder.respond(outcome_of(self.eval_owned(script)));
+            return;
+        }
         let outcome = dispatch(self, &request);
         responder.respond(outcome);
     }

@@ -63,6 +63,7 @@
 //! assert_eq!(done, Some((serial, Outcome::ok("1"))));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,9 @@ pub const DEFAULT_MAX_NESTING: usize = 1000;
 pub const NESTING_MESSAGE: &str = "too many nested compilations (infinite loop?)";
 /// The `errorCode` of a script nested deeper than the limit (Tcl's).
 pub const NESTING_ERRORCODE: &str = "TCL LIMIT STACK";
+/// From this size on, a received message's script is cut out of the
+/// message in place rather than copied (see `Engine::dispatch_big`).
+pub const BIG_MESSAGE: usize = 1 << 20;
 /// The error a peer that does not authenticate gets for its first request
 /// on a channel that requires authentication.
 pub const AUTH_REQUIRED_MESSAGE: &str = "authentication required: this comm channel serves only \
@@ -1047,6 +1051,11 @@ impl Engine {
                 return;
             };
             match c.framer.next_word() {
+                Ok(Some(word)) if word.len() >= BIG_MESSAGE => {
+                    if let Err(word) = self.dispatch_big(conn, word) {
+                        self.dispatch(conn, &word);
+                    }
+                }
                 Ok(Some(word)) => {
                     self.dispatch(conn, &word);
                     // The framer reuses the buffer for a later message.
@@ -1098,7 +1107,20 @@ impl Engine {
                 return;
             }
         };
-        if c.incoming {
+        self.request(conn, id, kind, serial, script);
+    }
+
+    /// A request's last step: it counts as the connection's first, is
+    /// checked for nesting, and goes to the driver to evaluate.
+    fn request(
+        &mut self,
+        conn: ConnId,
+        id: Id,
+        kind: RequestKind,
+        serial: Serial,
+        script: Vec<String>,
+    ) {
+        if self.conns.get(&conn).is_some_and(|c| c.incoming) {
             self.idle.remove(&conn);
         }
         if nesting_exceeds(&script, self.config.max_nesting) {
@@ -1120,6 +1142,51 @@ impl Engine {
             serial,
             script,
         }));
+    }
+
+    /// A big message whose script is one braced fragment (every comm
+    /// sender's `send id $script`): the fragment is cut out of the word in
+    /// place instead of copied, so the message is held once, not twice,
+    /// while it is decoded. Any other word is handed back for
+    /// [`dispatch`](Engine::dispatch).
+    fn dispatch_big(&mut self, conn: ConnId, word: String) -> Result<(), String> {
+        let Some(c) = self.conns.get(&conn) else {
+            return Ok(());
+        };
+        let Some(id) = c.id.clone().filter(|_| matches!(c.auth, Auth::Done)) else {
+            return Err(word);
+        };
+        let found = {
+            let Ok(words) = crate::list::parse_list_cow(&word) else {
+                return Err(word);
+            };
+            let kind = match words.first().map(|w| w.as_ref()) {
+                Some("send") => RequestKind::Send,
+                Some("async") => RequestKind::Async,
+                Some("command") => RequestKind::Command,
+                _ => return Err(word),
+            };
+            let (Some(serial), Some(Cow::Borrowed(payload)), 3) =
+                (words.get(1), words.get(2), words.len())
+            else {
+                return Err(word);
+            };
+            let Ok(fragments) = crate::list::parse_list_cow(payload) else {
+                return Err(word);
+            };
+            let [Cow::Borrowed(fragment)] = fragments.as_slice() else {
+                return Err(word);
+            };
+            // Where the fragment lies in the word (it borrows from it).
+            let start = fragment.as_ptr() as usize - word.as_ptr() as usize;
+            (kind, Serial(serial.to_string()), start, fragment.len())
+        };
+        let (kind, serial, start, len) = found;
+        let mut fragment = word;
+        fragment.truncate(start + len);
+        fragment.drain(..start);
+        self.request(conn, id, kind, serial, vec![fragment]);
+        Ok(())
     }
 
     fn complete(&mut self, conn: ConnId, serial: &Serial, kind: CallKind, outcome: Outcome) {

@@ -398,3 +398,37 @@ fn loopback_only_refuses_other_addresses() {
     );
     assert!(e.is_open(near));
 }
+
+#[test]
+fn big_messages_decode_as_small_ones_do() {
+    use tclcomm_wire::engine::BIG_MESSAGE;
+    let big = "y".repeat(BIG_MESSAGE);
+    let words = [
+        // One braced fragment: cut out in place.
+        format!("send 5 {{{{set x {big}}}}}"),
+        format!("async 6 {{{{puts {big}}}}}"),
+        format!("command 7 {{{{set x {big}}}}}"),
+        // Several fragments, a backslash, extra words: the general path.
+        format!("send 8 {{set x {big}}}"),
+        format!("send 9 {{{{set x \\n{big}}}}}"),
+        format!("send 10 {{{{set x {big}}}}} extra"),
+    ];
+    for word in words {
+        let t0 = Instant::now();
+        let mut e = Engine::new(config());
+        let c = established(&mut e, 1, t0);
+        drain(&mut e);
+        e.received(c, format!("{{{word}}}\n").as_bytes());
+        let got = drain(&mut e).into_iter().find_map(|a| match a {
+            Action::Evaluate(r) => Some((r.kind, r.serial.0, r.script)),
+            _ => None,
+        });
+        let want = match Message::decode(&word).unwrap() {
+            Message::Send { serial, script } => Some((RequestKind::Send, serial.0, script)),
+            Message::Async { serial, script } => Some((RequestKind::Async, serial.0, script)),
+            Message::Command { serial, script } => Some((RequestKind::Command, serial.0, script)),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, want, "{}", &word[..20]);
+    }
+}

@@ -215,6 +215,66 @@ impl Dispatcher {
         self.eval_script(script, 0)
     }
 
+    /// [`eval`](Self::eval) of a script the caller gives up: for one
+    /// command of plain words, the last word takes the script's memory
+    /// (cut in place) instead of being copied, so a big argument is held
+    /// once while the command runs.
+    pub(crate) fn eval_owned(&self, script: String) -> Result<String, TclError> {
+        match self.eval_simple_owned(script) {
+            Ok(outcome) => outcome,
+            Err(script) => self.eval_script(&script, 0),
+        }
+    }
+
+    /// [`eval_simple`](Self::eval_simple) taking the script; hands it back
+    /// when it is not that simple.
+    fn eval_simple_owned(&self, script: String) -> Result<Result<String, TclError>, String> {
+        let bytes = script.as_bytes();
+        if !bytes.iter().all(|&b| plain_byte(b) || parse::is_space(b)) {
+            return Err(script);
+        }
+        // Word ranges (all ASCII here, so every index is a char boundary).
+        let mut ranges = Vec::new();
+        let mut k = 0;
+        while k < bytes.len() {
+            if parse::is_space(bytes[k]) {
+                k += 1;
+                continue;
+            }
+            let from = k;
+            while k < bytes.len() && !parse::is_space(bytes[k]) {
+                k += 1;
+            }
+            ranges.push((from, k));
+        }
+        let Some(&(ns, ne)) = ranges.first() else {
+            return Err(script);
+        };
+        let name = script[ns..ne].to_owned();
+        let Some(f) = self.lookup(&name) else {
+            return Err(script);
+        };
+        // Errors show at most 150 bytes of the command: a longer prefix
+        // logs the same.
+        let text = script[ns..script.len().min(ns + 256)].to_owned();
+        let mut args: Vec<String> = ranges[1..]
+            .iter()
+            .take(ranges.len().saturating_sub(2))
+            .map(|&(a, b)| script[a..b].to_owned())
+            .collect();
+        if let Some(&(ls, le)) = ranges.get(1..).and_then(|r| r.last()) {
+            let mut last = script;
+            last.truncate(le);
+            last.drain(..ls);
+            args.push(last);
+        }
+        let outcome = self.invoke(&*f, &name, &args, &text, 0);
+        Ok(outcome.map_err(|mut e| {
+            e.logged = false;
+            e
+        }))
+    }
+
     fn lookup(&self, name: &str) -> Option<Arc<CommandFn>> {
         self.commands
             .read()
@@ -261,20 +321,11 @@ impl Dispatcher {
     /// first word on. `None` when the script is not that simple, or names no
     /// command (the full path then reports it).
     fn eval_simple(&self, script: &str, depth: usize) -> Option<Result<String, TclError>> {
-        // Bytes with no meaning to the parser inside a bare word, and not
-        // `#` (a comment where a command starts).
-        fn plain(b: u8) -> bool {
-            b.is_ascii_graphic()
-                && !matches!(
-                    b,
-                    b'{' | b'}' | b'[' | b']' | b'$' | b'\\' | b'"' | b';' | b'#'
-                )
-        }
         let bytes = script.as_bytes();
-        if !bytes.iter().all(|&b| plain(b) || parse::is_space(b)) {
+        if !bytes.iter().all(|&b| plain_byte(b) || parse::is_space(b)) {
             return None;
         }
-        let start = bytes.iter().position(|&b| plain(b))?;
+        let start = bytes.iter().position(|&b| plain_byte(b))?;
         let text = &script[start..];
         let mut words = text.split(|c: char| c.is_ascii() && parse::is_space(c as u8));
         let name = words.next()?;
@@ -540,3 +591,13 @@ impl TclError {
 
 #[cfg(test)]
 mod tests;
+
+/// Bytes with no meaning to the parser inside a bare word, and not `#` (a
+/// comment where a command starts): the words of the fast paths.
+fn plain_byte(b: u8) -> bool {
+    b.is_ascii_graphic()
+        && !matches!(
+            b,
+            b'{' | b'}' | b'[' | b']' | b'$' | b'\\' | b'"' | b';' | b'#'
+        )
+}

@@ -645,3 +645,38 @@ proptest! {
         let _ = d().eval(&script);
     }
 }
+
+#[test]
+fn a_script_given_up_evaluates_as_a_borrowed_one() {
+    let d = Dispatcher::new();
+    d.register("len", |_, args| {
+        Ok(args
+            .iter()
+            .map(|a| a.len().to_string())
+            .collect::<Vec<_>>()
+            .join(" "))
+    });
+    d.register("fail", |_, args| {
+        Err(TclError::new(format!("failed with {}", args.len())))
+    });
+    let big = "x".repeat(3 << 20);
+    for script in [
+        format!("len {big}"),
+        format!("  len a b {big}  "),
+        "len".to_string(),
+        format!("fail a {big}"),
+        format!("len {{{big}}}"),
+        format!("nosuch {big}"),
+    ] {
+        let want = d.eval(&script);
+        let got = d.eval_owned(script.clone());
+        assert_eq!(
+            got.as_ref()
+                .map_err(|e| (e.message().to_string(), e.errorinfo().to_string())),
+            want.as_ref()
+                .map_err(|e| (e.message().to_string(), e.errorinfo().to_string())),
+            "{}",
+            &script[..script.len().min(20)]
+        );
+    }
+}
