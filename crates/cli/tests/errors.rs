@@ -6,8 +6,8 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::{BIN, Server, free_port, run};
@@ -135,15 +135,16 @@ fn taken_port_is_explained_and_the_traceback_needs_v() {
     );
 }
 
-/// `tclcomm serve ARGS` with stderr into `log`; the id it printed.
-fn serve_logged(args: &[&str], log: &Path) -> (Child, String) {
+/// `tclcomm serve ARGS`: the process, the id it printed, and its stderr
+/// line by line.
+fn serve_logged(args: &[&str]) -> (Child, String, Receiver<String>) {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("log file"))
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");
     let out = child.stdout.take().expect("stdout");
@@ -156,36 +157,42 @@ fn serve_logged(args: &[&str], log: &Path) -> (Child, String) {
         let mut rest = Vec::new();
         let _ = lines.read_to_end(&mut rest);
     });
+    let err = child.stderr.take().expect("stderr");
+    let (etx, erx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if etx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let id = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("serve printed its id");
-    (child, id.trim().to_string())
+    (child, id.trim().to_string(), erx)
 }
 
-/// Waits (bounded) until `log` contains `marker`; returns its text.
-fn wait_for(log: &Path, marker: &str) -> String {
-    let start = Instant::now();
+/// Waits (bounded) for the stderr line holding `marker`; returns every
+/// line up to it.
+fn wait_for(log: &Receiver<String>, marker: &str) -> String {
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
     loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(marker) {
+        let left = end.saturating_duration_since(Instant::now());
+        let line = log
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {marker:?} in the log: {text}"));
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains(marker) {
             return text;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no {marker:?} in the log: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-fn log_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("tclcomm-{name}-{}.log", std::process::id()))
 }
 
 #[test]
 fn serve_reports_script_errors_as_the_senders_and_can_be_quiet() {
-    let log = log_path("serve-errors");
-    let (mut child, id) = serve_logged(&[], &log);
+    let (mut child, id, log) = serve_logged(&[]);
     let r = run(&["send", &id, "nosuch"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     let r = run(&["send", &id, "puts stderr marker-1; flush stderr"]);
@@ -202,7 +209,7 @@ fn serve_reports_script_errors_as_the_senders_and_can_be_quiet() {
     let _ = child.kill();
     let _ = child.wait();
 
-    let (mut child, id) = serve_logged(&["--quiet-errors"], &log);
+    let (mut child, id, log) = serve_logged(&["--quiet-errors"]);
     let r = run(&["send", &id, "nosuch"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     let r = run(&["send", &id, "puts stderr marker-2; flush stderr"]);
@@ -211,7 +218,6 @@ fn serve_reports_script_errors_as_the_senders_and_can_be_quiet() {
     assert!(!text.contains("nosuch"), "{text}");
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_file(&log);
 }
 
 #[test]

@@ -54,21 +54,16 @@ fn special_characters_errors_and_timeouts_against_serve() {
     assert!(r.elapsed < Duration::from_secs(5));
     let r = run(&["send", "--async", &s.id, "set ::a 1"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    // The async script may still be on its way: poll, bounded.
-    let start = std::time::Instant::now();
-    loop {
-        let r = run(&["send", &s.id, "if {[info exists ::a]} {set ::a}"]);
-        if r.out() == "1\n" {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the async send never ran: {:?} {}",
-            r.out(),
-            r.stderr
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // The async script may still be on its way: the sync send waits for it
+    // in the server's event loop (bounded by --timeout).
+    let r = run(&[
+        "send",
+        "--timeout",
+        "10",
+        &s.id,
+        "if {![info exists ::a]} {vwait ::a}; set ::a",
+    ]);
+    assert_eq!(r.out(), "1\n", "{}", r.stderr);
 }
 
 #[test]
@@ -126,16 +121,9 @@ fn sigint_stops_serve_too() {
         .arg("-INT")
         .arg(s.child.id().to_string())
         .status();
-    let start = std::time::Instant::now();
-    loop {
-        if let Ok(Some(st)) = s.child.try_wait() {
-            assert_eq!(st.code(), Some(0));
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "serve did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "serve did not stop on SIGINT"
+    );
 }

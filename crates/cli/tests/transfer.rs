@@ -39,6 +39,8 @@ fn s(p: &Path) -> &str {
 struct Listening {
     child: Child,
     port: u16,
+    /// Its whole stderr, sent once it closes (when the process exits).
+    stderr: std::sync::mpsc::Receiver<String>,
 }
 
 impl Listening {
@@ -59,30 +61,34 @@ impl Listening {
             let _ = r.read_line(&mut first);
             let _ = tx.send(first);
         });
+        let err = child.stderr.take().expect("stderr");
+        let (etx, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut text = String::new();
+            let _ = BufReader::new(err).read_to_string(&mut text);
+            let _ = etx.send(text);
+        });
         let line = rx.recv_timeout(LIMIT).expect("the port line");
         let port = line.trim().parse().expect("a port on the first line");
-        Listening { child, port }
+        Listening {
+            child,
+            port,
+            stderr,
+        }
     }
 
-    /// Waits (bounded) for the exit code and stderr.
+    /// Waits (bounded) for the exit code and stderr: its stderr closing is
+    /// the event of its exit.
     fn finish(mut self) -> (Option<i32>, String) {
-        let start = std::time::Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                break s.code();
-            }
-            if start.elapsed() > LIMIT {
+        match self.stderr.recv_timeout(LIMIT) {
+            Ok(err) => (self.child.wait().ok().and_then(|s| s.code()), err),
+            Err(_) => {
                 let _ = self.child.kill();
-                break None;
+                let _ = self.child.wait();
+                (None, String::new())
             }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
         }
-        (status, err)
     }
 }
 

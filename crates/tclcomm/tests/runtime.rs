@@ -54,9 +54,11 @@ impl Gate {
         let gate = self.clone();
         move |_c, _a| {
             let (open, cv, reached) = &*gate.0;
-            reached.store(true, Ordering::SeqCst);
             let end = Instant::now() + Duration::from_secs(10);
             let mut is_open = open.lock().unwrap();
+            // Under the lock, so that `wait_reached` cannot miss it.
+            reached.store(true, Ordering::SeqCst);
+            cv.notify_all();
             while !*is_open && Instant::now() < end {
                 is_open = cv
                     .wait_timeout(is_open, Duration::from_millis(20))
@@ -67,9 +69,19 @@ impl Gate {
         }
     }
 
-    /// Whether a command has reached the gate.
-    fn reached(&self) -> bool {
-        self.0.2.load(Ordering::SeqCst)
+    /// Waits (10 s at most) until a command has reached the gate.
+    fn wait_reached(&self) -> bool {
+        let (open, cv, reached) = &*self.0;
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut guard = open.lock().unwrap();
+        while !reached.load(Ordering::SeqCst) {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = cv.wait_timeout(guard, left).unwrap().0;
+        }
+        true
     }
 
     fn open(&self) {
@@ -299,13 +311,11 @@ fn dropping_a_send_future_cancels_the_wait() {
         let send = ch.send(sid.clone(), "hold");
         tokio::pin!(send);
         // Polled until the command is running on the server, then dropped.
-        let end = Instant::now() + Duration::from_secs(10);
-        while !gate.reached() {
-            assert!(Instant::now() < end, "the held command never started");
-            tokio::select! {
-                _ = &mut send => panic!("should not finish"),
-                _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-            }
+        let g = gate.clone();
+        let reached = tokio::task::spawn_blocking(move || g.wait_reached());
+        tokio::select! {
+            _ = &mut send => panic!("should not finish"),
+            r = reached => assert!(r.unwrap(), "the held command never started"),
         }
     });
     // Its answer comes after the drop, before the next one on the connection.
@@ -324,7 +334,7 @@ fn slow_command_does_not_stall_other_connections() {
     let (tx, rx) = mpsc::channel();
     slow.send_callback(sid.clone(), "hold", move |i| tx.send(i.result).unwrap())
         .unwrap();
-    eventually("the slow command to start", || gate.reached());
+    assert!(gate.wait_reached(), "the slow command never started");
     for _ in 0..5 {
         assert_eq!(fast.send(sid.clone(), "echo quick").unwrap(), "quick");
     }
@@ -648,7 +658,7 @@ fn callbacks_get_minus_one_when_the_connection_goes() {
         .send_callback(server.self_id(), "hold", move |i| tx.send(i).unwrap())
         .unwrap();
     // Held on the server, so the answer cannot come before the abort.
-    eventually("the held command to start", || gate.reached());
+    assert!(gate.wait_reached(), "the held command never started");
     client.abort();
     gate.open();
     let i = rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -753,11 +763,9 @@ fn a_blocking_command_does_not_stall_other_connections() {
             let id = id.clone();
             async move { a.send(id, "hold").await }
         });
-        let end = Instant::now() + Duration::from_secs(10);
-        while !gate.reached() {
-            assert!(Instant::now() < end, "the blocking command never started");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let g = gate.clone();
+        let reached = tokio::task::spawn_blocking(move || g.wait_reached());
+        assert!(reached.await.unwrap(), "the blocking command never started");
         // While `hold` blocks its thread, another connection is served.
         let pong = tokio::time::timeout(Duration::from_secs(5), b.send(id.clone(), "ping")).await;
         gate.open();

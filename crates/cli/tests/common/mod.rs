@@ -92,6 +92,8 @@ pub struct Server {
     pub child: Child,
     /// The id it printed.
     pub id: String,
+    /// Signalled when its standard output closes (it exited).
+    closed: std::sync::mpsc::Receiver<()>,
 }
 
 impl Server {
@@ -108,14 +110,17 @@ impl Server {
             .expect("spawn tclcomm serve");
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let (closed_tx, closed) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(out);
             let mut first = String::new();
             let _ = lines.read_line(&mut first);
             let _ = tx.send(first);
-            // Keep reading so the server never blocks on a full pipe.
+            // Keep reading so the server never blocks on a full pipe; the
+            // end of its output is the event of its exit.
             let mut rest = Vec::new();
             let _ = lines.read_to_end(&mut rest);
+            let _ = closed_tx.send(());
         });
         let id = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) if !line.trim().is_empty() => line.trim().to_string(),
@@ -125,7 +130,13 @@ impl Server {
                 panic!("tclcomm serve printed no id: {other:?}");
             }
         };
-        Server { child, id }
+        Server { child, id, closed }
+    }
+
+    /// Waits (at most `limit`) for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        self.closed.recv_timeout(limit).ok()?;
+        self.child.wait().ok()?.code()
     }
 
     /// Sends SIGTERM and waits (at most `limit`) for the exit code.
@@ -134,16 +145,7 @@ impl Server {
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code();
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.wait_exit(limit)
     }
 }
 
