@@ -759,23 +759,7 @@ async fn bind(config: &Config) -> Result<(u16, Vec<TcpListener>), Error> {
 }
 
 fn bind_port(local: bool, port: u16) -> std::io::Result<(u16, Vec<TcpListener>)> {
-    use socket2::{Domain, Socket, Type};
-    fn open(addr: SocketAddr, v6only: Option<bool>) -> std::io::Result<TcpListener> {
-        let domain = if addr.is_ipv4() {
-            Domain::IPV4
-        } else {
-            Domain::IPV6
-        };
-        let s = Socket::new(domain, Type::STREAM, None)?;
-        if let Some(v) = v6only {
-            s.set_only_v6(v)?;
-        }
-        s.set_reuse_address(true)?;
-        s.bind(&addr.into())?;
-        s.listen(1024)?;
-        s.set_nonblocking(true)?;
-        TcpListener::from_std(s.into())
-    }
+    let open = |addr, v6only| transport::open_listener(addr, v6only, 1024);
     let mut listeners = Vec::new();
     if local {
         let v4 = open(SocketAddr::from(([127, 0, 0, 1], port)), None)?;

@@ -390,24 +390,8 @@ async fn accept_tls(
 }
 
 fn bind_listeners(bind: Bind, port: u16) -> io::Result<(u16, Vec<TcpListener>)> {
-    use socket2::{Domain, Socket, Type};
-    fn open(addr: SocketAddr, v6only: Option<bool>) -> io::Result<TcpListener> {
-        let domain = if addr.is_ipv4() {
-            Domain::IPV4
-        } else {
-            Domain::IPV6
-        };
-        let s = Socket::new(domain, Type::STREAM, None)?;
-        if let Some(v) = v6only {
-            s.set_only_v6(v)?;
-        }
-        s.set_reuse_address(true)?;
-        s.bind(&addr.into())?;
-        // One peer is accepted; a short backlog is enough.
-        s.listen(8)?;
-        s.set_nonblocking(true)?;
-        TcpListener::from_std(s.into())
-    }
+    // One peer is accepted; a short backlog is enough.
+    let open = |addr, v6only| crate::transport::open_listener(addr, v6only, 8);
     fn port_of(l: &TcpListener) -> io::Result<u16> {
         Ok(l.local_addr()?.port())
     }

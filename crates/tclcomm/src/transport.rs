@@ -183,3 +183,28 @@ pub(crate) async fn wrap(
         },
     }
 }
+
+/// A non-blocking listening socket on `addr` (`SO_REUSEADDR`; for IPv6,
+/// `v6only` if given), for the channels' and the transfer connector's
+/// listeners.
+pub(crate) fn open_listener(
+    addr: std::net::SocketAddr,
+    v6only: Option<bool>,
+    backlog: i32,
+) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s = Socket::new(domain, Type::STREAM, None)?;
+    if let Some(v) = v6only {
+        s.set_only_v6(v)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(backlog)?;
+    s.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(s.into())
+}
