@@ -108,6 +108,7 @@ pub mod dispatch;
 mod error;
 mod evaluator;
 mod hooks;
+pub mod names;
 pub mod transfer;
 mod transport;
 
