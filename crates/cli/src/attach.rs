@@ -42,9 +42,13 @@ pub(crate) struct Args {
     #[command(flatten)]
     tls: crate::tls::TlsArgs,
 
-    /// The peer: PORT (on 127.0.0.1), HOST:PORT, [V6]:PORT or comm's "PORT HOST".
-    #[arg(value_name = "ID", value_parser = crate::id::parse_id)]
-    id: Id,
+    /// The peer: PORT (on 127.0.0.1), HOST:PORT, [V6]:PORT, comm's "PORT
+    /// HOST", or a NAME bound at the name server (see --names).
+    #[arg(value_name = "ID|NAME")]
+    target: String,
+
+    #[command(flatten)]
+    names: crate::names::NamesArg,
 
     /// The history file (default: $TCLCOMM_HISTORY, else
     /// $XDG_DATA_HOME/tclcomm/history or ~/.local/share/tclcomm/history,
@@ -309,16 +313,21 @@ pub(crate) fn run(args: Args) -> Outcome {
         .evaluator(output_commands())
         .transport(transport);
     config.auth = args.auth.config()?;
+    let lookup = Config {
+        evaluator: None,
+        ..config.clone()
+    };
+    let id = rt.block_on(crate::names::resolve_target(
+        &args.target,
+        &args.names,
+        lookup,
+    ))?;
     let channel = rt
         .block_on(Channel::new(config))
         .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;
-    rt.block_on(channel.connect(args.id.clone()))
-        .map_err(|e| failure_of(&e, &args.id, false))?;
-    let session = Session {
-        rt,
-        channel,
-        id: args.id,
-    };
+    rt.block_on(channel.connect(id.clone()))
+        .map_err(|e| failure_of(&e, &id, false))?;
+    let session = Session { rt, channel, id };
     let forwarded = ask_for_output(&session);
     if std::io::stdin().is_terminal() {
         interactive(&session, args.history.or_else(default_history), forwarded)

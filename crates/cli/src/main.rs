@@ -4,6 +4,9 @@
 //!   embedded Tcl interpreter.
 //! - `tclcomm send ID WORD...`: `::comm::comm send` from the shell.
 //! - `tclcomm attach ID`: an interactive console to a remote interpreter.
+//! - `tclcomm names ...`: an nns name server (`serve`) and its client
+//!   (`bind`, `search`, `list`, `resolve`, `watch`); `send` and `attach`
+//!   accept a name where an id is expected.
 //! - `tclcomm bench`: tcllib comm, our comm and a plain TCP ping-pong side
 //!   by side.
 //! - `tclcomm tcl-package DIR`: lays out our Tcl package.
@@ -17,6 +20,7 @@ mod auth;
 mod bench;
 mod docs;
 mod id;
+mod names;
 mod send;
 mod serve;
 mod tcl_package;
@@ -134,6 +138,13 @@ enum Command {
     /// value the command's result to see it here.
     #[command(after_help = EXIT_CODES)]
     Attach(attach::Args),
+    /// Names instead of port numbers: an nns name server and its client.
+    ///
+    /// Compatible with tcllib's nns (nnsd, nameserv, nameserv::auto).
+    /// `send`, `attach` and `cp` accept a NAME bound there wherever an ID
+    /// goes, and `serve --name NAME` registers itself.
+    #[command(after_help = EXIT_CODES)]
+    Names(names::Args),
     /// Benchmark tcllib comm, our comm (Rust and in tclsh) and plain TCP side by side.
     ///
     /// Prints a table of rates and ratios and writes bench.md and bench.svg
@@ -184,6 +195,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args, cli.verbose),
         Command::Send(args) => send::run(args, cli.verbose),
         Command::Attach(args) => attach::run(args),
+        Command::Names(args) => names::run(args),
         Command::Bench(args) => bench::run(args),
         Command::TclPackage(args) => tcl_package::run(args),
         Command::Transmit(args) => transfer::run_transmit(args),

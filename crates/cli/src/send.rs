@@ -25,9 +25,13 @@ pub(crate) struct Args {
     #[command(flatten)]
     tls: crate::tls::TlsArgs,
 
-    /// The peer: PORT (on 127.0.0.1), HOST:PORT, or comm's "PORT HOST".
-    #[arg(value_name = "ID", value_parser = crate::id::parse_id)]
-    id: Id,
+    /// The peer: PORT (on 127.0.0.1), HOST:PORT, comm's "PORT HOST", or a
+    /// NAME bound at the name server (see --names).
+    #[arg(value_name = "ID|NAME")]
+    target: String,
+
+    #[command(flatten)]
+    names: crate::names::NamesArg,
 
     /// The script's fragments; `-` stands for all of standard input.
     #[arg(value_name = "WORD", required = true, num_args = 1.., allow_hyphen_values = true)]
@@ -175,23 +179,24 @@ pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
     rt.block_on(async {
         let mut config = Config::new().transport(args.tls.transport()?);
         config.auth = args.auth.config()?;
+        let id = crate::names::resolve_target(&args.target, &args.names, config.clone()).await?;
         let channel = Channel::new(config)
             .await
             .map_err(|e| Failure::local(format!("tclcomm: cannot create a channel: {e}")))?;
         if args.asynchronous {
             let size: usize = script.0.iter().map(String::len).sum();
             channel
-                .send_async(args.id.clone(), script)
+                .send_async(id.clone(), script)
                 .await
-                .map_err(|e| failure_of(&e, &args.id, verbose > 0))?;
-            flush(&channel, &args.id, size).await;
+                .map_err(|e| failure_of(&e, &id, verbose > 0))?;
+            flush(&channel, &id, size).await;
             return Ok(());
         }
         let result = match args.timeout {
-            Some(t) => channel.send_timeout(args.id.clone(), script, t).await,
-            None => channel.send(args.id.clone(), script).await,
+            Some(t) => channel.send_timeout(id.clone(), script, t).await,
+            None => channel.send(id.clone(), script).await,
         };
-        let result = result.map_err(|e| failure_of(&e, &args.id, verbose > 0))?;
+        let result = result.map_err(|e| failure_of(&e, &id, verbose > 0))?;
         let mut out = std::io::stdout().lock();
         out.write_all(result.as_bytes())
             .and_then(|()| out.write_all(b"\n"))

@@ -75,6 +75,17 @@ pub(crate) struct Args {
     #[command(flatten)]
     auth: crate::auth::AuthArgs,
 
+    /// Register under this name at the name server (see --names; `tclcomm
+    /// names serve` or tcllib's nnsd), so that `tclcomm send NAME ...`
+    /// finds this server. Bound before the id is printed (a name someone
+    /// else holds is an error), held while serving, and bound again if the
+    /// name server restarts.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    #[command(flatten)]
+    names: crate::names::NamesArg,
+
     /// Run received scripts in a safe interpreter (Tcl's `interp create
     /// -safe`: no files, sockets, exec or env) instead of the serving one.
     #[arg(long)]
@@ -428,6 +439,11 @@ pub(crate) fn run(args: Args, verbose: u8) -> Outcome {
         })?;
 
     let id = prepare(interp, &args, verbose)?;
+    if let Some(name) = &args.name {
+        let mut config = tclcomm::Config::new();
+        config.auth = args.auth.config()?;
+        crate::names::register(name.clone(), id.clone(), &args.names, config)?;
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{id}")
