@@ -208,7 +208,11 @@ fn parse_dict(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn format_dict<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
-    format_list(pairs.into_iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+    format_list(
+        pairs
+            .into_iter()
+            .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -279,7 +283,10 @@ impl Registry {
                 .map(|(n, d)| (n, d))
                 .collect();
             if !hits.is_empty() {
-                out.push((s.holder.clone(), change(&s.tag, "remove", &format_dict(hits))));
+                out.push((
+                    s.holder.clone(),
+                    change(&s.tag, "remove", &format_dict(hits)),
+                ));
             }
         }
     }
@@ -403,7 +410,10 @@ async fn notifier(channel: Channel, mut rx: mpsc::UnboundedReceiver<Notice>) {
     }
 }
 
-fn server_commands(registry: &Arc<Mutex<Registry>>, tx: &mpsc::UnboundedSender<Notice>) -> Dispatcher {
+fn server_commands(
+    registry: &Arc<Mutex<Registry>>,
+    tx: &mpsc::UnboundedSender<Notice>,
+) -> Dispatcher {
     let d = Dispatcher::empty();
     let caller = || crate::remoteid().unwrap_or_else(|| Id::port(0));
     let send_all = |tx: &mpsc::UnboundedSender<Notice>, out: Vec<Notice>| {
@@ -563,12 +573,13 @@ fn id_of_data(data: &str, server: &Id) -> Option<Id> {
 /// data bound with it; see the module's convention). `config` is for the
 /// short-lived channel of the request (transport, authentication).
 pub async fn resolve(server: &Id, name: &str, config: Config) -> Result<Id, ResolveError> {
-    let channel = Channel::new(config.listen(false))
-        .await
-        .map_err(|source| ResolveError::NoServer {
-            server: server.clone(),
-            source,
-        })?;
+    let channel =
+        Channel::new(config.listen(false))
+            .await
+            .map_err(|source| ResolveError::NoServer {
+                server: server.clone(),
+                source,
+            })?;
     let got = channel
         .send_timeout(
             server.clone(),
@@ -975,7 +986,10 @@ impl ClientInner {
         lock(&inner.state).disconnected = false;
         let bindings: Vec<(String, String)> = {
             let st = lock(&inner.state);
-            st.bindings.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            st.bindings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
         };
         for (name, data) in bindings {
             match inner.request(["Bind", &name, &data]).await {
@@ -1131,10 +1145,7 @@ impl Drop for Watch {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let script = Script::command(["Search/Continuous/Stop", &self.tag]);
             handle.spawn(async move {
-                let _ = inner
-                    .channel
-                    .send_async(inner.server.clone(), script)
-                    .await;
+                let _ = inner.channel.send_async(inner.server.clone(), script).await;
             });
         }
     }

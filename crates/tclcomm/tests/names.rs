@@ -73,11 +73,17 @@ fn tcllib_nameserv_client_with_our_server() {
     ))
     .unwrap();
 
-    assert_eq!(peer.eval_ok("nameserv::bind foo {data for foo}").unwrap(), "");
+    assert_eq!(
+        peer.eval_ok("nameserv::bind foo {data for foo}").unwrap(),
+        ""
+    );
     // A collision: tcllib's exact text.
     let (code, msg) = peer.eval("nameserv::bind foo other").unwrap();
     assert_eq!((code, msg.as_str()), (1, "Name \"foo\" is already bound"));
-    assert_eq!(peer.eval_ok("nameserv::search *").unwrap(), "foo {data for foo}");
+    assert_eq!(
+        peer.eval_ok("nameserv::search *").unwrap(),
+        "foo {data for foo}"
+    );
     assert_eq!(peer.eval_ok("nameserv::search x*").unwrap(), "");
     assert_eq!(peer.eval_ok("nameserv::server_protocol").unwrap(), "1");
     assert_eq!(
