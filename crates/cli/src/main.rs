@@ -141,7 +141,7 @@ enum Command {
     /// Names instead of port numbers: an nns name server and its client.
     ///
     /// Compatible with tcllib's nns (nnsd, nameserv, nameserv::auto).
-    /// `send`, `attach` and `cp` accept a NAME bound there wherever an ID
+    /// `send` and `attach` accept a NAME bound there wherever an ID
     /// goes, and `serve --name NAME` registers itself.
     #[command(after_help = EXIT_CODES)]
     Names(names::Args),
