@@ -236,7 +236,7 @@ async fn serve(a: ServeArgs) -> Outcome {
 }
 
 async fn bind(a: BindArgs) -> Outcome {
-    if a.pairs.len() % 2 != 0 {
+    if !a.pairs.len().is_multiple_of(2) {
         return Err(Failure::comm(
             "tclcomm names bind: NAME DATA pairs expected (an odd number of words given)",
         ));

@@ -101,7 +101,12 @@ fn names_end_to_end() {
 
     // send and attach by name.
     let r = run(&["send", "--names", &ns_id, "editor", "expr", "6*7"]);
-    assert_eq!((r.code, r.out().as_str()), (Some(0), "42\n"), "{}", r.stderr);
+    assert_eq!(
+        (r.code, r.out().as_str()),
+        (Some(0), "42\n"),
+        "{}",
+        r.stderr
+    );
     let r = run_with(
         &["attach", "--names", &ns_id, "editor"],
         b"expr {1+1}\nexit\n",
@@ -166,13 +171,18 @@ fn names_end_to_end() {
         if line == "+ late\t4600" {
             break;
         }
-        assert!(line.contains("editor"), "unexpected {line:?} after {seen:?}");
+        assert!(
+            line.contains("editor"),
+            "unexpected {line:?} after {seen:?}"
+        );
     }
 
     // serve goes: its name goes.
     served.terminate(WAIT);
     poll_until("the name of the stopped serve to go", || {
-        run(&["names", "search", "--names", &ns_id, "editor"]).out().is_empty()
+        run(&["names", "search", "--names", &ns_id, "editor"])
+            .out()
+            .is_empty()
     });
 }
 
@@ -223,5 +233,8 @@ fn tcllib_nns_app_with_our_name_server() {
         .unwrap();
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("Protocol: 1"), "{out}");
-    assert!(out.contains("Features: Core, and Search/Continuous"), "{out}");
+    assert!(
+        out.contains("Features: Core, and Search/Continuous"),
+        "{out}"
+    );
 }

@@ -41,6 +41,8 @@
 //! - [`transfer`]: bulk data beside comm (tcllib's `transfer::connect`,
 //!   transmitter and receiver): one raw TCP or TLS connection, active or
 //!   passive.
+//! - [`names`]: names instead of port numbers: an nns-compatible name
+//!   server and client (tcllib's `nameserv`), and name -> [`Id`] resolution.
 //! - [`Limits`]: bounds on message size, handshake, connections and
 //!   unread output, so a hostile peer cannot exhaust a channel.
 //!

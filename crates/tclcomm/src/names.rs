@@ -196,7 +196,7 @@ pub fn glob_escape(name: &str) -> String {
 /// Reads an nns dictionary (`name data name data ...`) into pairs.
 fn parse_dict(text: &str) -> Result<Vec<(String, String)>, String> {
     let words = parse_list(text).map_err(|e| format!("not a list: {e}"))?;
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err("missing value to go with key".into());
     }
     let mut it = words.into_iter();
