@@ -918,9 +918,13 @@ impl ClientInner {
             .await;
         if let Err(e) = &got
             && !matches!(e, Error::Remote(_))
+            && !self.channel.interps().contains(&self.server)
         {
-            // Whatever broke the exchange, the next request tries afresh
-            // and the kept names and searches are brought back then.
+            // No connection to the server (it never came up, or it went):
+            // the names it held for us are gone with it, so the next
+            // request binds the kept ones again and resumes the searches.
+            // A slow answer on a live connection is not that: the server
+            // still holds our names, and binding them again would collide.
             ClientInner::mark_lost(self);
         }
         got
@@ -1101,6 +1105,13 @@ fn client_commands_cell(cell: Arc<Mutex<Weak<ClientInner>>>) -> Dispatcher {
         }
     });
     d
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        // The last handle of the client: its names go with its connection.
+        self.channel.destroy();
+    }
 }
 
 /// A continuous search of a [`Client`]. Dropping it stops the search at

@@ -58,6 +58,23 @@ proc waitev {n} {
 }
 "#;
 
+/// A server on `port` again: the old one's listener closes on its task,
+/// so the port may be busy for a moment after `shutdown` returns.
+fn restart(rt: &tokio::runtime::Runtime, port: u16) -> Server {
+    let mut server = None;
+    poll_until("the port to be free again", || {
+        match rt.block_on(Server::start(Config::listening().port(port))) {
+            Ok(s) => {
+                server = Some(s);
+                true
+            }
+            Err(Error::Listen(_)) => false,
+            Err(e) => panic!("{e}"),
+        }
+    });
+    server.unwrap()
+}
+
 fn names_of(server: &Server) -> Vec<String> {
     server.names().into_iter().map(|(n, _, _)| n).collect()
 }
@@ -153,9 +170,7 @@ fn tcllib_nameserv_auto_rebinds_after_our_server_restarts() {
     // The server goes away and comes back on the same port.
     server.shutdown();
     drop(server);
-    let server = rt
-        .block_on(Server::start(Config::listening().port(port)))
-        .unwrap();
+    let server = restart(&rt, port);
     poll_until("nameserv::auto to bind again", || {
         names_of(&server) == ["app1"]
     });
@@ -379,4 +394,59 @@ fn registration_can_require_the_secret() {
         insider.bind("x", "1").await.unwrap();
         assert_eq!(server.names().len(), 1);
     });
+}
+
+#[test]
+fn our_client_with_our_server() {
+    let rt = rt();
+    let server = rt.block_on(Server::start(Config::listening())).unwrap();
+    rt.block_on(async {
+        let a = Client::connect(server.id(), Config::new()).await.unwrap();
+        a.bind("one", "45001").await.unwrap();
+        a.bind("two", "45002 example.org").await.unwrap();
+        assert_eq!(a.resolve("one").await.unwrap().to_string(), "45001");
+        assert_eq!(
+            a.resolve("two").await.unwrap().to_string(),
+            "45002 example.org"
+        );
+        // Glob characters in a name are taken literally by resolve.
+        a.bind("a*", "45003").await.unwrap();
+        assert_eq!(a.resolve("a*").await.unwrap().to_string(), "45003");
+        a.bind("notid", "hello").await.unwrap();
+        assert!(matches!(
+            a.resolve("notid").await,
+            Err(tclcomm::names::ResolveError::NotAnId { .. })
+        ));
+        // lookup: ids stay ids, names are resolved.
+        let sid = server.id();
+        assert_eq!(
+            tclcomm::names::lookup("4500", &sid, Config::new())
+                .await
+                .unwrap()
+                .to_string(),
+            "4500"
+        );
+        assert_eq!(
+            tclcomm::names::lookup("one", &sid, Config::new())
+                .await
+                .unwrap()
+                .to_string(),
+            "45001"
+        );
+        assert!(
+            tclcomm::names::lookup("host:", &sid, Config::new())
+                .await
+                .is_err()
+        );
+
+        // A watch stopped by dropping it is forgotten by the server.
+        let w = a.watch("*").await.unwrap();
+        poll_until("the search to start", || server.searches().len() == 1);
+        drop(w);
+        poll_until("the search to stop", || server.searches().is_empty());
+
+        // Dropping the last handle of a client releases its names.
+        drop(a);
+    });
+    poll_until("the names to go", || server.names().is_empty());
 }
