@@ -387,10 +387,13 @@ pub(crate) fn register(
                             break;
                         }
                         Err(tclcomm::Error::Remote(r)) => {
-                            let _ = tx.send(Err(Failure::comm(format!(
-                                "tclcomm serve: --name {name}: {}",
-                                r.message
-                            ))));
+                            let message = format!("tclcomm serve: --name {name}: {}", r.message);
+                            if warned {
+                                // Serving already: say so, and serve on unnamed.
+                                eprintln!("{message}; serving without the name");
+                            } else {
+                                let _ = tx.send(Err(Failure::comm(message)));
+                            }
                             return;
                         }
                         Err(e) => {

@@ -238,3 +238,15 @@ fn tcllib_nns_app_with_our_name_server() {
         "{out}"
     );
 }
+
+#[test]
+fn serve_name_waits_for_a_name_server_to_come() {
+    // A port free a moment ago: nothing answers there yet.
+    let port = common::free_port().to_string();
+    let served = Server::start(&["--name", "early", "--names", &port]);
+    let ns = Proc::tclcomm(&["names", "serve", "--port", &port]);
+    assert_eq!(ns.line(), port);
+    poll_until("serve to bind its name once the name server is up", || {
+        resolve(&port, "early").as_deref() == Some(served.id.as_str())
+    });
+}
