@@ -699,6 +699,9 @@ struct ClientInner {
     state: Mutex<ClientState>,
     /// Serializes re-binding after a reconnection with the user's requests.
     resync: tokio::sync::Mutex<()>,
+    /// The runtime the client was made on, for its reconnection task (the
+    /// lost hook may run outside the runtime's context).
+    handle: tokio::runtime::Handle,
 }
 
 /// A client of an nns name server, as tcllib's `nameserv::auto`: it keeps
@@ -740,6 +743,7 @@ impl Client {
             delay: delay.max(Duration::from_millis(10)),
             state: Mutex::new(ClientState::default()),
             resync: tokio::sync::Mutex::new(()),
+            handle: tokio::runtime::Handle::current(),
         });
         *lock(&cell) = Arc::downgrade(&inner);
         let weak = Arc::downgrade(&inner);
@@ -953,7 +957,7 @@ impl ClientInner {
         drop(st);
         let weak = Arc::downgrade(inner);
         let delay = inner.delay;
-        tokio::spawn(async move {
+        inner.handle.spawn(async move {
             loop {
                 tokio::time::sleep(delay).await;
                 let Some(inner) = weak.upgrade() else { return };
