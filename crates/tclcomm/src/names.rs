@@ -312,6 +312,8 @@ impl Registry {
 pub struct Server {
     channel: Channel,
     registry: Arc<Mutex<Registry>>,
+    /// Ends the notification task with the server.
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl Server {
@@ -337,8 +339,13 @@ impl Server {
         }
         // One task sends every notification, in order: an `add` and a later
         // `remove` for the same search never overtake each other.
-        tokio::spawn(notifier(channel.clone(), rx));
-        Ok(Server { channel, registry })
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(notifier(channel.clone(), rx, stop.clone()));
+        Ok(Server {
+            channel,
+            registry,
+            stop,
+        })
     }
 
     /// The server's comm id (its port).
@@ -377,6 +384,7 @@ impl Server {
 
     /// Stops serving: closes every connection (their names are forgotten).
     pub fn shutdown(&self) {
+        self.stop.cancel();
         self.channel.destroy();
         let mut r = lock(&self.registry);
         *r = Registry::default();
@@ -385,12 +393,24 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.stop.cancel();
         self.channel.destroy();
     }
 }
 
-async fn notifier(channel: Channel, mut rx: mpsc::UnboundedReceiver<Notice>) {
-    while let Some((id, script)) = rx.recv().await {
+async fn notifier(
+    channel: Channel,
+    mut rx: mpsc::UnboundedReceiver<Notice>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let (id, script) = tokio::select! {
+            _ = stop.cancelled() => return,
+            next = rx.recv() => match next {
+                Some(notice) => notice,
+                None => return,
+            },
+        };
         if channel.is_destroyed() {
             return;
         }
