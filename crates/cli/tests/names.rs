@@ -250,3 +250,38 @@ fn serve_name_waits_for_a_name_server_to_come() {
         resolve(&port, "early").as_deref() == Some(served.id.as_str())
     });
 }
+
+#[test]
+fn registration_can_require_the_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("tclcomm-names-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cookie = dir.join("cookie");
+    std::fs::write(&cookie, "names s3cret").unwrap();
+    std::fs::set_permissions(&cookie, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cookie = cookie.display().to_string();
+
+    let ns = Proc::tclcomm(&[
+        "names",
+        "serve",
+        "--port",
+        "0",
+        "--cookie",
+        &cookie,
+        "--auth-required",
+    ]);
+    let ns_id = ns.line();
+    // Without the secret: refused, and nothing is bound.
+    let r = run(&["names", "bind", "--names", &ns_id, "intruder", "1"]);
+    assert_ne!(r.code, Some(0));
+    assert!(r.stderr.contains("authentication"), "{}", r.stderr);
+    // With it: bound, and found by those who have it too.
+    let bind = Proc::tclcomm(&[
+        "names", "bind", "--names", &ns_id, "--cookie", &cookie, "trusted", "4500",
+    ]);
+    assert_eq!(bind.line(), "bound trusted");
+    let r = run(&["names", "list", "--names", &ns_id, "--cookie", &cookie]);
+    assert_eq!(r.out(), "NAME     ID\ntrusted  4500\n", "{}", r.stderr);
+    drop(bind);
+    let _ = std::fs::remove_dir_all(&dir);
+}
