@@ -124,14 +124,14 @@ impl Channel {
     /// [`Channel::blocked`]) or end of file (see [`Channel::eof`]).
     pub fn read_raw(&self, buf: &mut Vec<u8>, max: usize) -> Result<usize, Exception> {
         self.with(|_, ch| {
-            let max = max.min(c_int::MAX as usize);
+            let max = max.min(sys::Size::MAX as usize);
             buf.reserve(max);
             let start = buf.len();
             // SAFETY: Tcl writes at most `max` bytes into the reserved spare
             // capacity; we only extend the length by what it reports.
             let n = unsafe {
                 let dst = buf.as_mut_ptr().add(start);
-                sys::Tcl_ReadRaw(ch, dst.cast(), max as c_int)
+                sys::Tcl_ReadRaw(ch, dst.cast(), max as sys::Size)
             };
             let Ok(n) = usize::try_from(n) else {
                 // -1 with the blocked flag means "would block", not an error.
@@ -152,7 +152,7 @@ impl Channel {
     pub fn read_chars(&self, max: usize) -> Result<String, Exception> {
         self.with(|_, ch| {
             let obj = Obj::new();
-            let max = c_int::try_from(max).unwrap_or(c_int::MAX);
+            let max = sys::Size::try_from(max).unwrap_or(sys::Size::MAX);
             // SAFETY: `obj` is fresh and unshared, as Tcl requires.
             let n = unsafe { sys::Tcl_ReadChars(ch, obj.as_ptr(), max, 0) };
             if n < 0 {
@@ -193,9 +193,9 @@ impl Channel {
     fn write_with(
         &self,
         data: &[u8],
-        f: impl FnOnce(sys::Tcl_Channel, *const std::ffi::c_char, c_int) -> c_int,
+        f: impl FnOnce(sys::Tcl_Channel, *const std::ffi::c_char, sys::Size) -> sys::Size,
     ) -> Result<usize, Exception> {
-        let Ok(len) = c_int::try_from(data.len()) else {
+        let Ok(len) = sys::Size::try_from(data.len()) else {
             return Err(Exception::error("write too large"));
         };
         self.with(|_, ch| {

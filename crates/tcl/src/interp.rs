@@ -107,7 +107,7 @@ impl<'a> Interp<'a> {
 
     fn eval_flags(&self, script: &str, flags: c_int) -> Result<Obj, Exception> {
         let b = strconv::to_tcl(script);
-        let Ok(len) = c_int::try_from(b.len()) else {
+        let Ok(len) = sys::Size::try_from(b.len()) else {
             return Err(Exception::error("script too long"));
         };
         // SAFETY: live interp; Tcl reads exactly `len` bytes.
@@ -124,7 +124,7 @@ impl<'a> Interp<'a> {
     /// Invokes the command `objv[0]` with the given words, without parsing
     /// (`Tcl_EvalObjv`).
     pub fn eval_objv(&self, objv: &[Obj]) -> Result<Obj, Exception> {
-        let Ok(n) = c_int::try_from(objv.len()) else {
+        let Ok(n) = sys::Size::try_from(objv.len()) else {
             return Err(Exception::error("too many words"));
         };
         // SAFETY: live interp; `objv` is a valid array of live objects.
@@ -321,7 +321,7 @@ impl<'a> Interp<'a> {
     /// The standard `wrong # args: should be "…"` error for `objv[..n]`
     /// followed by `usage` (`Tcl_WrongNumArgs`), errorCode `TCL WRONGARGS`.
     pub fn wrong_num_args(&self, objv: &[Obj], n: usize, usage: &str) -> Exception {
-        let n = c_int::try_from(n.min(objv.len())).unwrap_or(0);
+        let n = sys::Size::try_from(n.min(objv.len())).unwrap_or(0);
         let u = cstring(usage);
         // SAFETY: live interp; `objv` has at least `n` live objects.
         unsafe {
@@ -447,7 +447,8 @@ where
         // delete proc runs; only shared references are ever made (`Fn`).
         let f = unsafe { &*cd.cast::<F>() };
         // SAFETY: Tcl guarantees `objc` live objects for the call.
-        let args = unsafe { Obj::slice_from_objv(objv, objc) };
+        // (A widening cast on Tcl 9, none on 8.6.)
+        let args = unsafe { Obj::slice_from_objv(objv, objc as sys::Size) };
         f(i, args)
     });
     match r {

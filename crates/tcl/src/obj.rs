@@ -77,7 +77,7 @@ impl Obj {
     /// The array must hold `objc` live objects for `'a`.
     pub(crate) unsafe fn slice_from_objv<'a>(
         objv: *const *mut sys::Tcl_Obj,
-        objc: c_int,
+        objc: sys::Size,
     ) -> &'a [Obj] {
         let n = usize::try_from(objc).unwrap_or(0);
         if n == 0 || objv.is_null() {
@@ -99,14 +99,15 @@ impl Obj {
     /// A string value (converted to Tcl's modified UTF-8).
     pub fn string(s: &str) -> Obj {
         let b = strconv::to_tcl(s);
-        let len = c_int::try_from(b.len()).unwrap_or_else(|_| panic!("string too long for Tcl"));
+        let len =
+            sys::Size::try_from(b.len()).unwrap_or_else(|_| panic!("string too long for Tcl"));
         // SAFETY: Tcl copies `len` bytes from the buffer.
         unsafe { Obj::from_borrowed(checked(|| sys::Tcl_NewStringObj(b.as_ptr().cast(), len))) }
     }
 
     /// A byte-array value (`binary` data).
     pub fn bytes(b: &[u8]) -> Obj {
-        let len = c_int::try_from(b.len()).unwrap_or_else(|_| panic!("byte array too long"));
+        let len = sys::Size::try_from(b.len()).unwrap_or_else(|_| panic!("byte array too long"));
         // SAFETY: Tcl copies `len` bytes from the buffer.
         unsafe { Obj::from_borrowed(checked(|| sys::Tcl_NewByteArrayObj(b.as_ptr(), len))) }
     }
@@ -125,7 +126,7 @@ impl Obj {
 
     /// A list of the given values.
     pub fn list(items: &[Obj]) -> Obj {
-        let n = c_int::try_from(items.len()).unwrap_or_else(|_| panic!("list too long"));
+        let n = sys::Size::try_from(items.len()).unwrap_or_else(|_| panic!("list too long"));
         // SAFETY: `items` is a valid objv of `n` live objects; Tcl takes its
         // own references.
         unsafe { Obj::from_borrowed(checked(|| sys::Tcl_NewListObj(n, Obj::as_objv(items)))) }
@@ -145,7 +146,7 @@ impl Obj {
 
     /// The raw string representation (Tcl's modified UTF-8).
     pub fn as_tcl_bytes(&self) -> &[u8] {
-        let mut len: c_int = 0;
+        let mut len: sys::Size = 0;
         // SAFETY: the string rep lives as long as the value is not modified;
         // modification needs `&mut self` (and `Tcl_Get*FromObj` shimmering
         // keeps the string rep).
@@ -169,7 +170,7 @@ impl Obj {
     /// The value as a byte array (`binary` semantics: chars above U+00FF are
     /// truncated, as Tcl does).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut len: c_int = 0;
+        let mut len: sys::Size = 0;
         // SAFETY: the returned buffer is valid until the value changes; it
         // is copied at once.
         unsafe {
@@ -211,7 +212,7 @@ impl Obj {
     /// The elements of a list value.
     pub fn list_elements(&self) -> Result<Vec<Obj>, Exception> {
         with_error_interp(|ip| {
-            let mut objc: c_int = 0;
+            let mut objc: sys::Size = 0;
             let mut objv: *mut *mut sys::Tcl_Obj = ptr::null_mut();
             // SAFETY: live object; the array is copied (with new references)
             // before anything else can change the list.
@@ -228,7 +229,7 @@ impl Obj {
     /// The number of elements of a list value.
     pub fn list_len(&self) -> Result<usize, Exception> {
         with_error_interp(|ip| {
-            let mut n: c_int = 0;
+            let mut n: sys::Size = 0;
             // SAFETY: live object.
             let rc = unsafe { sys::Tcl_ListObjLength(ip, self.as_ptr(), &mut n) };
             if rc == sys::TCL_OK {
@@ -241,7 +242,7 @@ impl Obj {
 
     /// Element `index` of a list value (`None` when out of range).
     pub fn list_index(&self, index: usize) -> Result<Option<Obj>, Exception> {
-        let Ok(index) = c_int::try_from(index) else {
+        let Ok(index) = sys::Size::try_from(index) else {
             return Ok(None);
         };
         with_error_interp(|ip| {
@@ -306,7 +307,7 @@ impl Obj {
     /// The number of entries of a dict value.
     pub fn dict_len(&self) -> Result<usize, Exception> {
         with_error_interp(|ip| {
-            let mut n: c_int = 0;
+            let mut n: sys::Size = 0;
             // SAFETY: live object.
             let rc = unsafe { sys::Tcl_DictObjSize(ip, self.as_ptr(), &mut n) };
             if rc == sys::TCL_OK {
@@ -454,7 +455,7 @@ impl Interp<'_> {
     /// The elements of a list value, with Tcl's own error message (left in
     /// the interp result too) when it is not a list.
     pub fn list_elements(&self, list: &Obj) -> Result<Vec<Obj>, Exception> {
-        let mut objc: c_int = 0;
+        let mut objc: sys::Size = 0;
         let mut objv: *mut *mut sys::Tcl_Obj = ptr::null_mut();
         // SAFETY: live interp and object; the array is copied at once.
         unsafe {

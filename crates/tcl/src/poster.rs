@@ -15,7 +15,6 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::ffi::c_uint;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, Once, RwLock, Weak};
@@ -59,7 +58,7 @@ struct PostEvent {
     shared: *const Shared,
 }
 
-const EVENT_SIZE: c_uint = std::mem::size_of::<PostEvent>() as c_uint;
+const EVENT_SIZE: sys::AllocSize = std::mem::size_of::<PostEvent>() as sys::AllocSize;
 
 thread_local! {
     /// The poster of each live interpreter of this thread, with the raw

@@ -1,7 +1,10 @@
-//! Tcl 8.6 "modified UTF-8" ↔ Rust strings.
+//! Tcl "modified UTF-8" ↔ Rust strings.
 //!
 //! Tcl 8.6 stores NUL as `C0 80` and characters above U+FFFF as a CESU-8
-//! surrogate pair (two 3-byte sequences). Handing Tcl plain UTF-8 *looks*
+//! surrogate pair (two 3-byte sequences); Tcl 9 (feature `tcl9`) stores NUL
+//! as `C0 80` too but characters above U+FFFF as plain 4-byte UTF-8 (a
+//! CESU-8 pair would be two lone surrogates there). [`from_tcl`] reads
+//! either form. Handing Tcl plain UTF-8 *looks*
 //! right (`string length` agrees) but `string equal` against a Tcl-built
 //! string and dict lookups fail, so every string crossing the boundary goes
 //! through these two functions.
@@ -12,8 +15,10 @@ use std::borrow::Cow;
 /// no character above U+FFFF (the usual case).
 pub fn to_tcl(s: &str) -> Cow<'_, [u8]> {
     let b = s.as_bytes();
-    // A 4-byte sequence starts with F0..F4; NUL is 00. Nothing else changes.
-    if !b.iter().any(|&c| c == 0 || c >= 0xF0) {
+    // A 4-byte sequence starts with F0..F4; NUL is 00. Nothing else changes
+    // (on Tcl 9, only NUL).
+    let split_non_bmp = !cfg!(feature = "tcl9");
+    if !b.iter().any(|&c| c == 0 || (split_non_bmp && c >= 0xF0)) {
         return Cow::Borrowed(b);
     }
     let mut out = Vec::with_capacity(b.len() + 8);
@@ -21,7 +26,7 @@ pub fn to_tcl(s: &str) -> Cow<'_, [u8]> {
         let c = ch as u32;
         if c == 0 {
             out.extend_from_slice(&[0xC0, 0x80]);
-        } else if c > 0xFFFF {
+        } else if split_non_bmp && c > 0xFFFF {
             let v = c - 0x1_0000;
             push_3byte(&mut out, 0xD800 | (v >> 10));
             push_3byte(&mut out, 0xDC00 | (v & 0x3FF));
