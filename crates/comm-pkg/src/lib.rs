@@ -48,13 +48,84 @@ pub const COMM_VERSION: &str = "4.8";
 /// The version of this crate, also provided as package `tclcomm`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The file name of the shared library on this platform.
+/// The file name of the shared library for Tcl 8.6 on this platform
+/// (TEA's name; the name cargo gives the cdylib of either build).
 pub const LIBRARY_FILE: &str = if cfg!(target_os = "macos") {
     "libcomm.dylib"
 } else if cfg!(windows) {
     "comm.dll"
 } else {
     "libcomm.so"
+};
+
+/// The file name of the shared library for Tcl 9 on this platform (TEA's
+/// name for a Tcl 9 build: `tcl9` before the package name), beside
+/// [`LIBRARY_FILE`] in the same package directory.
+pub const LIBRARY_FILE_TCL9: &str = if cfg!(target_os = "macos") {
+    "libtcl9comm.dylib"
+} else if cfg!(windows) {
+    "tcl9comm.dll"
+} else {
+    "libtcl9comm.so"
+};
+
+/// The Tcl a build of this package is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TclVersion {
+    /// Tcl 8.6 (the default build).
+    Tcl86,
+    /// Tcl 9.0 (feature `tcl9`).
+    Tcl9,
+}
+
+impl TclVersion {
+    /// The version this build is for.
+    pub const BUILT: TclVersion = if cfg!(feature = "tcl9") {
+        TclVersion::Tcl9
+    } else {
+        TclVersion::Tcl86
+    };
+
+    /// The library's file name in a package directory.
+    pub fn library_file(self) -> &'static str {
+        match self {
+            TclVersion::Tcl86 => LIBRARY_FILE,
+            TclVersion::Tcl9 => LIBRARY_FILE_TCL9,
+        }
+    }
+
+    /// `8.6` or `9.0`.
+    pub fn label(self) -> &'static str {
+        match self {
+            TclVersion::Tcl86 => "8.6",
+            TclVersion::Tcl9 => "9.0",
+        }
+    }
+
+    /// The text a build for this version carries (and sets as
+    /// `$::tclcomm::built_for`), by which a library file tells which Tcl it
+    /// is for. Assembled at run time: as one literal, every build would
+    /// carry every version's marker.
+    pub fn marker(self) -> String {
+        format!("{MARKER_PREFIX}{}", self.label())
+    }
+    /// Which Tcl the shared library `bytes` was built for, by its marker.
+    pub fn of_library(bytes: &[u8]) -> Option<TclVersion> {
+        [TclVersion::Tcl86, TclVersion::Tcl9].into_iter().find(|v| {
+            let m = v.marker();
+            bytes.windows(m.len()).any(|w| w == m.as_bytes())
+        })
+    }
+}
+
+/// The start of [`TclVersion::marker`].
+const MARKER_PREFIX: &str = "tclcomm comm package for Tcl ";
+
+/// This build's marker, as the one literal that holds it.
+const BUILT_MARKER: &str = if cfg!(feature = "tcl9") {
+    "tclcomm comm package for Tcl 9.0"
+} else {
+    "tclcomm comm package for Tcl 8.6"
 };
 
 /// The Tcl half of the package.
@@ -121,6 +192,7 @@ pub fn init(interp: Interp<'_>) -> Result<(), Exception> {
     let c = comm.clone();
     interp.create_command("::comm::tls", move |i, objv| tls::cmd_tls(i, &c, objv));
     interp.eval_global(LIBRARY)?;
+    interp.set_var("::tclcomm::built_for", &Obj::string(BUILT_MARKER))?;
     interp.pkg_provide("comm", COMM_VERSION)?;
     interp.pkg_provide("tclcomm", VERSION)?;
     Ok(())
@@ -130,13 +202,26 @@ fn cmd_init(i: Interp<'_>, _: &Rc<Comm>, _: &[Obj]) -> Result<Obj, Exception> {
     init(i).map(|()| Obj::new())
 }
 
-/// The `pkgIndex.tcl` for a directory holding [`LIBRARY_FILE`].
+/// The Tcl expression that names this Tcl's library file.
+fn library_expr() -> String {
+    format!(
+        "[expr {{[package vsatisfies [package provide Tcl] 9.0-] ? \
+         {{{LIBRARY_FILE_TCL9}}} : {{{LIBRARY_FILE}}}}}]"
+    )
+}
+
+/// The `pkgIndex.tcl` for a directory holding [`LIBRARY_FILE`] (Tcl 8.6)
+/// and/or [`LIBRARY_FILE_TCL9`] (Tcl 9): each shell loads its own. A shell
+/// whose library is not in the directory gets no `comm` from it (another
+/// directory's, tcllib's say, stays available).
 pub fn pkg_index() -> String {
+    let lib = library_expr();
     format!(
         "# tclcomm {VERSION}: the comm package in Rust\n\
          if {{![package vsatisfies [package provide Tcl] 8.6-]}} {{return}}\n\
+         if {{![file exists [file join $dir {lib}]]}} {{return}}\n\
          package ifneeded comm {COMM_VERSION} [list apply {{{{dir}} {{\n\
-         \x20   load [file join $dir {LIBRARY_FILE}] Comm\n\
+         \x20   load [file join $dir {lib}] Comm\n\
          \x20   # A second load in the same interpreter does not call Comm_Init:\n\
          \x20   # after `namespace delete ::comm`, start afresh.\n\
          \x20   if {{![llength [info commands ::comm::comm]]}} {{::tclcomm::init}}\n\
@@ -153,10 +238,11 @@ pub fn pkg_index() -> String {
 /// own test suite does `namespace delete ::comm; source comm.tcl`): it
 /// loads the library next to it.
 pub fn comm_tcl_shim() -> String {
+    let lib = library_expr();
     format!(
         "# Loads tclcomm's comm package (Rust) from this directory.\n\
          apply {{{{dir}} {{\n\
-         \x20   load [file join $dir {LIBRARY_FILE}] Comm\n\
+         \x20   load [file join $dir {lib}] Comm\n\
          \x20   if {{![llength [info commands ::comm::comm]]}} {{::tclcomm::init}}\n\
          }}}} [file dirname [file normalize [info script]]]\n"
     )
@@ -189,25 +275,43 @@ pub fn find_library() -> Option<std::path::PathBuf> {
 /// `comm.tcl` shim, and `transfer::connect`'s [`TRANSFER_CONNECT_FILE`]),
 /// so that `TCLLIBPATH=dir tclsh` followed by `package require comm` (or
 /// `package require transfer::connect`) loads this package.
+///
+/// The library may be a build for either Tcl: its marker
+/// ([`TclVersion::of_library`]) decides the name it gets (8.6 when it has
+/// none).
 pub fn write_package(dir: &Path, library: &Path) -> std::io::Result<()> {
-    write_package_bytes(dir, &std::fs::read(library)?)
+    let bytes = std::fs::read(library)?;
+    let version = TclVersion::of_library(&bytes).unwrap_or(TclVersion::Tcl86);
+    write_package_for(dir, &[(version, &bytes)])
 }
 
-/// [`write_package`] with the shared library's contents in memory (the
-/// `tclcomm` binary carries them).
+/// [`write_package`] with the contents of a Tcl 8.6 build of the shared
+/// library in memory (the `tclcomm` binary carries them).
 pub fn write_package_bytes(dir: &Path, library: &[u8]) -> std::io::Result<()> {
+    write_package_for(dir, &[(TclVersion::Tcl86, library)])
+}
+
+/// Lays out a package directory with a library per Tcl version (the
+/// contents of a build of this crate for that version, each installed under
+/// its [`TclVersion::library_file`] name) and the files of
+/// [`write_package`]; the one `pkgIndex.tcl` loads the right library in
+/// tclsh 8.6 and in tclsh 9.
+pub fn write_package_for(dir: &Path, libraries: &[(TclVersion, &[u8])]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let target = dir.join(LIBRARY_FILE);
-    // Write under a temporary name: a running tclsh may have the old file
-    // mapped, and replacing it in place would corrupt that process.
-    let tmp = dir.join(format!(".{LIBRARY_FILE}.tmp"));
-    std::fs::write(&tmp, library)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    for (version, library) in libraries {
+        let file = version.library_file();
+        let target = dir.join(file);
+        // Write under a temporary name: a running tclsh may have the old
+        // file mapped, and replacing it in place would corrupt that process.
+        let tmp = dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, library)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        }
+        std::fs::rename(&tmp, &target)?;
     }
-    std::fs::rename(&tmp, &target)?;
     std::fs::write(dir.join("pkgIndex.tcl"), pkg_index())?;
     std::fs::write(dir.join("comm.tcl"), comm_tcl_shim())?;
     std::fs::write(dir.join(TRANSFER_CONNECT_FILE), TRANSFER_CONNECT_TCL)?;
