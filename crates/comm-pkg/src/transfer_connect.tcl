@@ -15,7 +15,7 @@
 #   instances`, objects `configure`, `cget`, `configurelist`, `connect`,
 #   `destroy` and `info type|options`.
 
-package require Tcl 8.5
+package require Tcl 8.5-  ;# and 9 ("8.5" alone means 8.5 to 9)
 
 namespace eval ::transfer {}
 namespace eval ::transfer::connect {

@@ -61,8 +61,39 @@ struct Entry {
     interp: Option<InterpRef>,
 }
 
+/// The callbacks of this thread, by id.
+#[derive(Default)]
+struct Registry(HashMap<usize, Entry>);
+
+impl Drop for Registry {
+    /// The thread is ending (for the main thread: the process is exiting,
+    /// from `exit()` after Tcl has run its exit handlers). Entries still
+    /// here belong to handlers Tcl never fired or removed; dropping them
+    /// would call `Tcl_Release` and `Tcl_DecrRefCount` into a Tcl that may
+    /// already be finalised (Tcl 9's `Tcl_Exit` finalises before `exit()`:
+    /// a crash). They are left to the process's end instead.
+    fn drop(&mut self) {
+        for (_, e) in self.0.drain() {
+            std::mem::forget(e);
+        }
+    }
+}
+
+impl std::ops::Deref for Registry {
+    type Target = HashMap<usize, Entry>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Registry {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
 thread_local! {
-    static REGISTRY: RefCell<HashMap<usize, Entry>> = RefCell::new(HashMap::new());
+    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
