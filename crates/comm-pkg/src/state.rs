@@ -1006,6 +1006,12 @@ fn register_sock(
     if !raw {
         // Writes stay raw bytes (Tcl_Write); reads decode UTF-8.
         channel.configure("-encoding", "utf-8")?;
+        if tclcomm_tcl::sys::TCL_MAJOR >= 9 {
+            // Tcl 9's strict default would stall the connection at a
+            // peer's invalid UTF-8 and then fail it; decode as 8.6 does,
+            // as the plain-socket path does (README: invalid UTF-8).
+            channel.configure("-profile", "tcl8")?;
+        }
     }
     channel.configure("-blocking", "0")?;
     channel.configure("-buffersize", BUFFER_SIZE)?;
