@@ -1004,13 +1004,14 @@ fn register_sock(
     };
     channel.configure("-translation", "binary")?;
     if !raw {
-        // Writes stay raw bytes (Tcl_Write); reads decode UTF-8.
-        channel.configure("-encoding", "utf-8")?;
-        if tclcomm_tcl::sys::TCL_MAJOR >= 9 {
-            // Tcl 9's strict default would stall the connection at a
-            // peer's invalid UTF-8 and then fail it; decode as 8.6 does,
-            // as the plain-socket path does (README: invalid UTF-8).
-            channel.configure("-profile", "tcl8")?;
+        // Writes stay raw bytes (Tcl_Write); reads decode UTF-8. On Tcl 9
+        // the channel's decoder would stall at a peer's invalid UTF-8 and
+        // then fail the connection (strict profile) or take bytes 80..9F
+        // as cp1252 (profile tcl8): reads stay bytes (`-translation binary`)
+        // and the engine decodes them, as on a plain socket (README:
+        // invalid UTF-8).
+        if !TCL9 {
+            channel.configure("-encoding", "utf-8")?;
         }
     }
     channel.configure("-blocking", "0")?;
@@ -1154,6 +1155,9 @@ pub(crate) fn cmd_accepted(i: Interp<'_>, comm: &Rc<Comm>, objv: &[Obj]) -> Resu
     Ok(Obj::new())
 }
 
+/// Built for Tcl 9 (see where stacked channels are configured).
+const TCL9: bool = tclcomm_tcl::sys::TCL_MAJOR >= 9;
+
 /// The most bytes taken from one socket in one readable event before the
 /// other sockets get their turn (the rest stays for the next event).
 const READ_PER_EVENT: usize = 64 * READ_CHUNK;
@@ -1173,10 +1177,15 @@ fn read_available(chan: &Chan, conn: ConnId, buf: &mut Vec<u8>) -> Result<bool, 
                 return Ok(false);
             };
             if !s.raw {
-                match s.channel.read_chars(READ_CHUNK) {
+                let read = if TCL9 {
+                    s.channel.read_binary(READ_CHUNK)
+                } else {
+                    s.channel.read_chars(READ_CHUNK).map(String::into_bytes)
+                };
+                match read {
                     Ok(t) if t.is_empty() => (0, s.channel.eof()),
                     Ok(t) => {
-                        buf.extend_from_slice(t.as_bytes());
+                        buf.extend_from_slice(&t);
                         (buf.len(), false)
                     }
                     Err(_) => (0, true),

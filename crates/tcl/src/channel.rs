@@ -162,6 +162,24 @@ impl Channel {
         })
     }
 
+    /// Reads up to `max` characters through the channel's buffers,
+    /// translation and encoding (`Tcl_ReadChars`) and returns them as
+    /// bytes: with `-encoding binary` (or `iso8859-1`) these are the bytes
+    /// the channel received, which a stacked channel (TLS) may only give
+    /// this way.
+    pub fn read_binary(&self, max: usize) -> Result<Vec<u8>, Exception> {
+        self.with(|_, ch| {
+            let obj = Obj::new();
+            let max = sys::Size::try_from(max).unwrap_or(sys::Size::MAX);
+            // SAFETY: `obj` is fresh and unshared, as Tcl requires.
+            let n = unsafe { sys::Tcl_ReadChars(ch, obj.as_ptr(), max, 0) };
+            if n < 0 {
+                return Err(os_error("reading"));
+            }
+            Ok(obj.to_bytes())
+        })
+    }
+
     /// Writes bytes through the channel's buffers (`Tcl_Write`; no encoding,
     /// but end-of-line translation applies). Returns the bytes accepted.
     pub fn write(&self, data: &[u8]) -> Result<usize, Exception> {

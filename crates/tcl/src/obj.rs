@@ -168,15 +168,19 @@ impl Obj {
     }
 
     /// The value as a byte array (`binary` semantics: chars above U+00FF are
-    /// truncated, as Tcl does).
+    /// truncated, as Tcl 8.6 does).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut len: sys::Size = 0;
         // SAFETY: the returned buffer is valid until the value changes; it
         // is copied at once.
-        unsafe {
-            let p = sys::Tcl_GetByteArrayFromObj(self.as_ptr(), &mut len);
-            std::slice::from_raw_parts(p, usize::try_from(len).unwrap_or(0)).to_vec()
+        let p = unsafe { sys::Tcl_GetByteArrayFromObj(self.as_ptr(), &mut len) };
+        if p.is_null() {
+            // Tcl 9 (TIP 568) refuses a value with characters above U+00FF;
+            // truncate them as 8.6 does.
+            return self.to_str().chars().map(|c| c as u32 as u8).collect();
         }
+        // SAFETY: as above; `p` is non-null with `len` bytes.
+        unsafe { std::slice::from_raw_parts(p, usize::try_from(len).unwrap_or(0)).to_vec() }
     }
 
     /// The value as an integer (`expected integer but got "…"` otherwise).

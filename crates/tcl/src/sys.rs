@@ -303,6 +303,10 @@ macro_rules! tcl_api {
         #[cfg(not(feature = "tcl9"))]
         tcl_api!(@def $s8 $name ($($arg : $ty),*) ($($ret)?));
     };
+    (@fn - $s9:tt $name:ident ($($arg:ident : $ty:ty),*) ($($ret:ty)?)) => {
+        #[cfg(feature = "tcl9")]
+        tcl_api!(@def $s9 $name ($($arg : $ty),*) ($($ret)?));
+    };
     (@fn $s8:tt $s9:tt $name:ident ($($arg:ident : $ty:ty),*) ($($ret:ty)?)) => {
         #[cfg(not(feature = "tcl9"))]
         tcl_api!(@def $s8 $name ($($arg : $ty),*) ($($ret)?));
@@ -334,7 +338,8 @@ tcl_api! {
     [29 / 29]   fn Tcl_DuplicateObj(obj: *mut Tcl_Obj) -> *mut Tcl_Obj;
     [30 / 30]   fn TclFreeObj(obj: *mut Tcl_Obj);
     [32 / 32]   fn Tcl_GetBooleanFromObj(interp: *mut Tcl_Interp, obj: *mut Tcl_Obj, out: *mut c_int) -> c_int;
-    [33 / 33]   fn Tcl_GetByteArrayFromObj(obj: *mut Tcl_Obj, len: *mut Size) -> *mut c_uchar;
+    [33 / -]    fn Tcl_GetByteArrayFromObj(obj: *mut Tcl_Obj, len: *mut Size) -> *mut c_uchar;
+    [- / 650]   fn Tcl_GetBytesFromObj(interp: *mut Tcl_Interp, obj: *mut Tcl_Obj, len: *mut Size) -> *mut c_uchar;
     [35 / 35]   fn Tcl_GetDoubleFromObj(interp: *mut Tcl_Interp, obj: *mut Tcl_Obj, out: *mut f64) -> c_int;
     [38 / 38]   fn Tcl_GetIntFromObj(interp: *mut Tcl_Interp, obj: *mut Tcl_Obj, out: *mut c_int) -> c_int;
     [41 / 651]  fn Tcl_GetStringFromObj(obj: *mut Tcl_Obj, len: *mut Size) -> *mut c_char;
@@ -352,7 +357,8 @@ tcl_api! {
     [68 / 68]   fn Tcl_AllowExceptions(interp: *mut Tcl_Interp);
     [79 / 79]   fn Tcl_CallWhenDeleted(interp: *mut Tcl_Interp, proc_: Tcl_InterpDeleteProc, cd: ClientData);
     [80 / 80]   fn Tcl_CancelIdleCall(proc_: Tcl_IdleProc, cd: ClientData);
-    [81 / 81]   fn Tcl_Close(interp: *mut Tcl_Interp, chan: Tcl_Channel) -> c_int;
+    [81 / -]    fn Tcl_Close(interp: *mut Tcl_Interp, chan: Tcl_Channel) -> c_int;
+    [- / 624]   fn Tcl_CloseEx(interp: *mut Tcl_Interp, chan: Tcl_Channel, flags: c_int) -> c_int;
     [89 / 89]   fn Tcl_CreateChannelHandler(chan: Tcl_Channel, mask: c_int, proc_: Tcl_ChannelProc, cd: ClientData);
     [90 / 90]   fn Tcl_CreateCloseHandler(chan: Tcl_Channel, proc_: Tcl_CloseProc, cd: ClientData);
     [93 / 93]   fn Tcl_CreateExitHandler(proc_: Tcl_ExitProc, cd: ClientData);
@@ -445,6 +451,32 @@ pub unsafe fn Tcl_NewBooleanObj(value: c_int) -> *mut Tcl_Obj {
     unsafe { Tcl_NewWideIntObj(i64::from(value != 0)) }
 }
 
+/// `Tcl_GetByteArrayFromObj`: on Tcl 9 its slot (33) is empty in a build
+/// without the deprecated API (Debian's), and C code reaches
+/// `Tcl_GetBytesFromObj(NULL, …)`, which returns NULL for a value with
+/// characters above U+00FF instead of truncating them.
+///
+/// # Safety
+/// Stubs must be initialised; `obj` live, `len` writable.
+#[cfg(feature = "tcl9")]
+#[inline(always)]
+pub unsafe fn Tcl_GetByteArrayFromObj(obj: *mut Tcl_Obj, len: *mut Size) -> *mut c_uchar {
+    // SAFETY: guaranteed by the caller.
+    unsafe { Tcl_GetBytesFromObj(std::ptr::null_mut(), obj, len) }
+}
+
+/// `Tcl_Close`: a macro over `Tcl_CloseEx(interp, chan, 0)` on Tcl 9 (its
+/// own slot is empty there).
+///
+/// # Safety
+/// Stubs must be initialised; `chan` a live channel.
+#[cfg(feature = "tcl9")]
+#[inline(always)]
+pub unsafe fn Tcl_Close(interp: *mut Tcl_Interp, chan: Tcl_Channel) -> c_int {
+    // SAFETY: guaranteed by the caller.
+    unsafe { Tcl_CloseEx(interp, chan, 0) }
+}
+
 /// `Tcl_AddErrorInfo`: a macro over `Tcl_AppendObjToErrorInfo` on Tcl 9.
 ///
 /// # Safety
@@ -498,18 +530,45 @@ pub unsafe fn init_stubs(interp: *mut Tcl_Interp) -> Result<(), String> {
     #[cfg(feature = "tcl9")]
     // SAFETY: guaranteed by the caller.
     let v = unsafe { Tcl_InitStubs(interp, TCL_MIN_VERSION.as_ptr(), 9 << 8, TCL_STUB_MAGIC) };
-    if v.is_null() {
-        // SAFETY: the interp result explains why; stubs may be unusable, so
-        // read the result without the table (it is a plain field read via the
-        // table though) only if the table exists.
-        if stubs_table().is_null() {
-            return Err("Tcl_InitStubs failed".into());
-        }
-        // SAFETY: the table exists, the interp is live.
-        let msg = unsafe { crate::obj::Obj::from_borrowed(Tcl_GetObjResult(interp)) };
-        return Err(msg.to_string());
+    if !v.is_null() {
+        return check_slots();
     }
-    Ok(())
+    // The interp result explains why; stubs may be unusable, so read the
+    // result (through the table) only if the table exists.
+    if stubs_table().is_null() {
+        return Err("Tcl_InitStubs failed".into());
+    }
+    // SAFETY: the table exists, the interp is live.
+    let msg = unsafe { crate::obj::Obj::from_borrowed(Tcl_GetObjResult(interp)) };
+    Err(msg.to_string())
+}
+
+/// Every slot this build calls is filled in the running Tcl's table (a Tcl
+/// built without its deprecated API leaves some empty): a clear error at
+/// load time instead of a crash at the first call.
+fn check_slots() -> Result<(), String> {
+    let sigs = if cfg!(feature = "tcl9") {
+        abi::v9::SIGS
+    } else {
+        abi::v8::SIGS
+    };
+    let missing: Vec<&str> = sigs
+        .iter()
+        .filter(|s| {
+            // SAFETY: stubs are initialised and every declared slot is
+            // within the table of the version it was declared for.
+            s.slot.is_some_and(|n| unsafe { slot(n) }.is_null())
+        })
+        .map(|s| s.name)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "this Tcl's stubs table lacks {} (a Tcl built without them?)",
+            missing.join(", ")
+        ))
+    }
 }
 
 /// The entry point of a loadable extension: initialises stubs from the raw
@@ -535,7 +594,18 @@ where
     let raw = interp.cast::<Tcl_Interp>();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: guaranteed by the caller.
-        if unsafe { init_stubs(raw) }.is_err() {
+        if let Err(msg) = unsafe { init_stubs(raw) } {
+            if !stubs_table().is_null() {
+                // `load`'s error is the interp result: say why (a missing
+                // slot; for a failed version check, Tcl's own message).
+                let b = crate::strconv::to_tcl(&msg);
+                // SAFETY: the table exists (the slots used here are in
+                // every table), the interp is live; the new object's
+                // reference goes to the result.
+                unsafe {
+                    Tcl_SetObjResult(raw, Tcl_NewStringObj(b.as_ptr().cast(), b.len() as Size));
+                }
+            }
             return TCL_ERROR;
         }
         // SAFETY: stubs are initialised and the interp is live for the call.
