@@ -43,6 +43,13 @@ pub type AllocSize = c_uint;
 #[cfg(feature = "tcl9")]
 pub type AllocSize = usize;
 
+/// The argument of `Tcl_Free`: `char *` on 8.6, `void *` on 9.
+#[cfg(not(feature = "tcl9"))]
+pub type FreePtr = *mut c_char;
+/// The argument of `Tcl_Free`: `char *` on 8.6, `void *` on 9.
+#[cfg(feature = "tcl9")]
+pub type FreePtr = *mut c_void;
+
 /// The major version of Tcl this build is for (8 or 9).
 pub const TCL_MAJOR: u32 = if cfg!(feature = "tcl9") { 9 } else { 8 };
 
@@ -247,6 +254,7 @@ macro_rules! tcl_api {
                 use super::super::*;
                 type Size = c_int;
                 type AllocSize = c_uint;
+                type FreePtr = *mut c_char;
                 /// Every declared function.
                 pub const SIGS: &[super::Sig] = &[ $( super::Sig {
                     name: stringify!($name),
@@ -265,6 +273,7 @@ macro_rules! tcl_api {
                 use super::super::*;
                 type Size = isize;
                 type AllocSize = usize;
+                type FreePtr = *mut c_void;
                 /// Every declared function.
                 pub const SIGS: &[super::Sig] = &[ $( super::Sig {
                     name: stringify!($name),
@@ -331,7 +340,7 @@ macro_rules! tcl_api {
 tcl_api! {
     [0 / 0]     fn Tcl_PkgProvideEx(interp: *mut Tcl_Interp, name: *const c_char, version: *const c_char, cd: *const c_void) -> c_int;
     [3 / 3]     fn Tcl_Alloc(size: AllocSize) -> *mut c_char;
-    [4 / 4]     fn Tcl_Free(ptr: *mut c_char);
+    [4 / 4]     fn Tcl_Free(ptr: FreePtr);
     [9 / 9]     fn Tcl_CreateFileHandler(fd: c_int, mask: c_int, proc_: Tcl_FileProc, cd: ClientData);
     [10 / 10]   fn Tcl_DeleteFileHandler(fd: c_int);
     [17 / 17]   fn Tcl_ConcatObj(objc: Size, objv: *const *mut Tcl_Obj) -> *mut Tcl_Obj;
