@@ -1,5 +1,9 @@
 //! Builds the Tcl package's shared library (`libcomm.so`, the cdylib of
-//! crates/comm-pkg) so that `tclcomm` can carry it (`include_bytes!`).
+//! crates/comm-pkg) so that `tclcomm` can carry it (`include_bytes!`), and
+//! its Tcl 9 build (`libtcl9comm.so`, feature `tcl9`) too when Tcl 9's stub
+//! library can be found (`TCL9_LIB_DIR`, `TCL9_PREFIX` as unpacked by
+//! ../shared/tools/tcl9-env, or pkg-config `tcl9.0`; see crates/tcl/build.rs).
+//! Without it the binary carries the 8.6 library only, and says so.
 //!
 //! Why carry it: `cargo install` installs binaries only, so a library next
 //! to the binary would need a second, manual step; carried inside, the
@@ -51,6 +55,28 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=../../Cargo.lock");
     println!("cargo:rerun-if-env-changed=TCLCOMM_EMBED_LIBRARY");
+    println!("cargo:rerun-if-env-changed=TCLCOMM_EMBED_LIBRARY_TCL9");
+    println!("cargo:rerun-if-env-changed=TCL9_PREFIX");
+    println!("cargo:rerun-if-env-changed=TCL9_LIB_DIR");
+    println!("cargo::rustc-check-cfg=cfg(tclcomm_embed_tcl9)");
+
+    // The Tcl 9 library: prebuilt, or built below when Tcl 9 is there.
+    if let Some(given) = env::var_os("TCLCOMM_EMBED_LIBRARY_TCL9") {
+        let given = PathBuf::from(given);
+        assert!(
+            given.is_file(),
+            "TCLCOMM_EMBED_LIBRARY_TCL9={} is not a file",
+            given.display()
+        );
+        embed_tcl9(&given);
+    } else if tcl9_available() {
+        let built = build_library(&pkg_dir, &out_dir, true);
+        let copy = out_dir.join("tcl9").join(library_file());
+        std::fs::create_dir_all(out_dir.join("tcl9")).expect("OUT_DIR/tcl9");
+        std::fs::copy(&built, &copy)
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
+        embed_tcl9(&copy);
+    }
 
     // A prebuilt library (packagers, or a build without the nested cargo).
     if let Some(given) = env::var_os("TCLCOMM_EMBED_LIBRARY") {
@@ -67,8 +93,66 @@ fn main() {
         return;
     }
 
+    let built = build_library(&pkg_dir, &out_dir, false);
+    // Copied into OUT_DIR so that a later nested build (another profile
+    // writes elsewhere, but the same profile rewrites the file) never
+    // changes the bytes under a compilation that is reading them.
+    let copy = out_dir.join(library_file());
+    std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
+    println!(
+        "cargo:rustc-env=TCLCOMM_EMBEDDED_LIBRARY={}",
+        copy.display()
+    );
+}
+
+/// Whether Tcl 9's stub library can be found, as crates/tcl/build.rs looks.
+fn tcl9_available() -> bool {
+    let stub = "libtclstub9.0.a";
+    if let Some(d) = env::var_os("TCL9_LIB_DIR") {
+        return Path::new(&d).join(stub).is_file();
+    }
+    if let Some(p) = env::var_os("TCL9_PREFIX") {
+        let multiarch = format!(
+            "{}-linux-gnu",
+            env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into())
+        );
+        let p = PathBuf::from(p);
+        return [
+            p.join("usr/lib").join(multiarch),
+            p.join("usr/lib"),
+            p.join("lib"),
+        ]
+        .iter()
+        .any(|d| d.join(stub).is_file());
+    }
+    Command::new("pkg-config")
+        .args(["--variable=libdir", "tcl9.0"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .is_some_and(|d| Path::new(d.trim()).join(stub).is_file())
+}
+
+/// Tells the CLI to carry `lib` as the Tcl 9 library.
+fn embed_tcl9(lib: &Path) {
+    println!("cargo:rustc-cfg=tclcomm_embed_tcl9");
+    println!(
+        "cargo:rustc-env=TCLCOMM_EMBEDDED_LIBRARY_TCL9={}",
+        lib.display()
+    );
+}
+
+/// Builds crates/comm-pkg's cdylib with a nested cargo (for Tcl 9 with
+/// feature `tcl9`, in a target directory of its own: the file has the same
+/// name) and returns where it is.
+fn build_library(pkg_dir: &Path, out_dir: &Path, tcl9: bool) -> PathBuf {
     let release = env::var("PROFILE").as_deref() == Ok("release");
-    let target_dir = outer_target(&out_dir).join("tclcomm-embed");
+    let target_dir = outer_target(out_dir).join(if tcl9 {
+        "tclcomm-embed-tcl9"
+    } else {
+        "tclcomm-embed"
+    });
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
@@ -80,6 +164,9 @@ fn main() {
         .arg(&target_dir);
     if release {
         cmd.arg("--release");
+    }
+    if tcl9 {
+        cmd.args(["--features", "tcl9"]);
     }
     if let Ok(target) = env::var("TARGET")
         && env::var("HOST").ok().as_deref() != Some(target.as_str())
@@ -108,13 +195,5 @@ fn main() {
     built.push(if release { "release" } else { "debug" });
     built.push(library_file());
     assert!(built.is_file(), "{} was not built", built.display());
-    // Copied into OUT_DIR so that a later nested build (another profile
-    // writes elsewhere, but the same profile rewrites the file) never
-    // changes the bytes under a compilation that is reading them.
-    let copy = out_dir.join(library_file());
-    std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
-    println!(
-        "cargo:rustc-env=TCLCOMM_EMBEDDED_LIBRARY={}",
-        copy.display()
-    );
+    built
 }

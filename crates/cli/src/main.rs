@@ -107,7 +107,9 @@ enum Command {
     ///
     /// Prints the channel's id as the first line of stdout. Received
     /// scripts run in the interpreter, where our `comm` package is loaded
-    /// and the serving channel is `::comm::comm`.
+    /// and the serving channel is `::comm::comm`. The interpreter is Tcl
+    /// 8.6 (libtcl8.6, linked in); for Tcl 9, load the package into
+    /// tclsh9.0 (`tcl-package`).
     #[command(after_help = EXIT_CODES)]
     Serve(serve::Args),
     /// Send a script to a comm peer and print its result (`comm send`).
@@ -151,11 +153,15 @@ enum Command {
     /// into --out.
     #[command(after_help = EXIT_CODES)]
     Bench(bench::Args),
-    /// Lay out our Tcl `comm` package (pkgIndex.tcl and libcomm.so) under DIR.
+    /// Lay out our Tcl `comm` package (pkgIndex.tcl, libcomm.so for Tcl 8.6,
+    /// libtcl9comm.so for Tcl 9) under DIR.
     ///
-    /// The library is carried inside this binary, so this works from any
-    /// directory. Afterwards `TCLLIBPATH=DIR tclsh` (or `lappend auto_path
-    /// DIR` in a script) and `package require comm` load it.
+    /// The libraries are carried inside this binary, so this works from any
+    /// directory. Afterwards `TCLLIBPATH=DIR tclsh` (or tclsh9.0, or
+    /// `lappend auto_path DIR` in a script) and `package require comm` load
+    /// the one for the running Tcl. The Tcl 9 library is carried when the
+    /// binary was built with Tcl 9 available (TCL9_PREFIX); the output says
+    /// which versions were laid out.
     #[command(name = "tcl-package", after_help = EXIT_CODES)]
     TclPackage(tcl_package::Args),
     /// Send a file to a peer over a transfer connection (tcllib's transfer::transmitter).

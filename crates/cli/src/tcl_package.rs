@@ -6,11 +6,21 @@
 
 use std::path::{Path, PathBuf};
 
+use comm::TclVersion;
+
 use crate::{Failure, Outcome};
 
 /// The package's shared library, built by build.rs from crates/comm-pkg
 /// with the same profile as this binary.
 pub(crate) static EMBEDDED: &[u8] = include_bytes!(env!("TCLCOMM_EMBEDDED_LIBRARY"));
+
+/// Its Tcl 9 build (feature `tcl9`), when Tcl 9 was found at build time.
+#[cfg(tclcomm_embed_tcl9)]
+pub(crate) static EMBEDDED_TCL9: Option<&[u8]> =
+    Some(include_bytes!(env!("TCLCOMM_EMBEDDED_LIBRARY_TCL9")));
+/// Its Tcl 9 build (feature `tcl9`), when Tcl 9 was found at build time.
+#[cfg(not(tclcomm_embed_tcl9))]
+pub(crate) static EMBEDDED_TCL9: Option<&[u8]> = None;
 
 /// How `TCLLIBPATH` is explained everywhere (hint, help, README): the
 /// directory given to `tcl-package` itself goes on it.
@@ -45,16 +55,20 @@ fn tcl_word(dir: &Path) -> String {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The package directory DIR then goes on TCLLIBPATH: `TCLLIBPATH=DIR tclsh`, \
-or `lappend auto_path DIR` in a script, then `package require comm`.")]
+or `lappend auto_path DIR` in a script, then `package require comm`. \
+It holds a library for Tcl 8.6 (libcomm.so) and, when this tclcomm was built \
+with Tcl 9 available (TCL9_PREFIX), one for Tcl 9 (libtcl9comm.so); \
+pkgIndex.tcl loads the one of the running shell.")]
 pub(crate) struct Args {
     /// The directory to create or fill (it becomes the package directory:
     /// put DIR itself on TCLLIBPATH).
     dir: PathBuf,
 
-    /// Install this shared library instead of the one carried by this
-    /// binary (also: $TCLCOMM_LIBRARY). It must be a build of crates/comm-pkg.
+    /// Install this shared library instead of the ones carried by this
+    /// binary (also: $TCLCOMM_LIBRARY). It must be a build of crates/comm-pkg,
+    /// for Tcl 8.6 or (feature tcl9) Tcl 9: repeat the option for both.
     #[arg(long, value_name = "FILE")]
-    library: Option<PathBuf>,
+    library: Vec<PathBuf>,
 
     /// Overwrite files in DIR that tcl-package did not write (another
     /// package's pkgIndex.tcl, say).
@@ -63,11 +77,12 @@ pub(crate) struct Args {
 }
 
 /// The files `write_package` writes.
-fn package_files() -> [&'static str; 4] {
+fn package_files() -> [&'static str; 5] {
     [
         "pkgIndex.tcl",
         "comm.tcl",
         comm::LIBRARY_FILE,
+        comm::LIBRARY_FILE_TCL9,
         comm::TRANSFER_CONNECT_FILE,
     ]
 }
@@ -141,12 +156,21 @@ fn memchr_all(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Runs `tclcomm tcl-package`.
 pub(crate) fn run(args: Args) -> Outcome {
-    let given = args
-        .library
-        .clone()
-        .or_else(|| std::env::var_os("TCLCOMM_LIBRARY").map(PathBuf::from));
-    let (bytes, source) = match &given {
-        Some(path) => {
+    let mut given = args.library.clone();
+    if given.is_empty()
+        && let Some(p) = std::env::var_os("TCLCOMM_LIBRARY")
+    {
+        given.push(PathBuf::from(p));
+    }
+    let mut libraries: Vec<(TclVersion, std::borrow::Cow<'static, [u8]>)> = Vec::new();
+    let source = if given.is_empty() {
+        libraries.push((TclVersion::Tcl86, std::borrow::Cow::Borrowed(EMBEDDED)));
+        if let Some(lib) = EMBEDDED_TCL9 {
+            libraries.push((TclVersion::Tcl9, std::borrow::Cow::Borrowed(lib)));
+        }
+        "this tclcomm".to_string()
+    } else {
+        for path in &given {
             let bytes = std::fs::read(path).map_err(|e| {
                 Failure::local(format!(
                     "tclcomm: no library at {}: {e}\n\
@@ -164,12 +188,14 @@ pub(crate) fn run(args: Args) -> Outcome {
                     comm::LIBRARY_FILE
                 ))
             })?;
-            (std::borrow::Cow::Owned(bytes), path.display().to_string())
+            let version = TclVersion::of_library(&bytes).unwrap_or(TclVersion::Tcl86);
+            libraries.push((version, std::borrow::Cow::Owned(bytes)));
         }
-        None => (
-            std::borrow::Cow::Borrowed(EMBEDDED),
-            "this tclcomm".to_string(),
-        ),
+        given
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     if !args.force && !ours(&args.dir) {
         let foreign: Vec<&str> = package_files()
@@ -186,7 +212,8 @@ pub(crate) fn run(args: Args) -> Outcome {
             )));
         }
     }
-    comm::write_package_bytes(&args.dir, &bytes).map_err(|e| {
+    let refs: Vec<(TclVersion, &[u8])> = libraries.iter().map(|(v, b)| (*v, &**b)).collect();
+    comm::write_package_for(&args.dir, &refs).map_err(|e| {
         Failure::local(format!(
             "tclcomm: cannot write the package to {}: {e}\n\
              Choose a directory you can write, e.g. ~/.local/share/tcl/comm.",
@@ -194,9 +221,22 @@ pub(crate) fn run(args: Args) -> Outcome {
         ))
     })?;
     println!("{}", args.dir.display());
+    let versions: Vec<String> = refs
+        .iter()
+        .map(|(v, _)| format!("Tcl {} ({})", v.label(), v.library_file()))
+        .collect();
+    let no9 = if refs.iter().any(|(v, _)| *v == TclVersion::Tcl9) {
+        ""
+    } else if given.is_empty() {
+        "\nThis tclcomm carries no Tcl 9 library (it was built without Tcl 9: \
+         build it with TCL9_PREFIX set to a Tcl 9 from ../shared/tools/tcl9-env)."
+    } else {
+        ""
+    };
     eprintln!(
-        "Installed comm {} (and transfer::connect {}) from {} into {}.\n{}",
+        "Installed comm {} for {} (and transfer::connect {}) from {} into {}.{no9}\n{}",
         comm::COMM_VERSION,
+        versions.join(" and "),
         comm::TRANSFER_CONNECT_VERSION,
         source,
         args.dir.display(),

@@ -186,8 +186,7 @@ fn tcl9_headers() {
     let include = std::env::var_os("TCL9_INCLUDE")
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("TCL9_PREFIX")
-                .map(|p| PathBuf::from(p).join("usr/include/tcl9.0"))
+            std::env::var_os("TCL9_PREFIX").map(|p| PathBuf::from(p).join("usr/include/tcl9.0"))
         })
         .expect(
             "Tcl 9's headers are needed: set TCL9_PREFIX to a directory unpacked by \
