@@ -1,10 +1,16 @@
 # comm benchmark: tclsh comm_bench.tcl ours|tcllib ?bigMB?
 # This process and a second tclsh (the server) both use the same comm
-# (ours: tclcomm's libcomm.so through TCLLIBPATH; tcllib: comm 4.7).
+# (ours: tclcomm's libcomm.so or libtcl9comm.so through TCLLIBPATH;
+# tcllib: comm 4.7 on Tcl 8.6, 4.7.3 on Tcl 9), in whichever tclsh runs this.
 # Prints one line per measure.
 lassign $argv kind bigmb
 if {$bigmb eq ""} {set bigmb [expr {$kind eq "ours" ? 10 : 1}]}
-if {$kind eq "tcllib"} {package require -exact comm 4.7} else {package require comm 4.8}
+# tcllib: comm 4.7 (tcllib 1.21) in tclsh 8.6, 4.7.3 (tcllib 2.0) in tclsh9.0.
+if {$kind eq "tcllib"} {
+    package require -exact comm [expr {[package vsatisfies [package provide Tcl] 9-] ? "4.7.3" : "4.7"}]
+} else {
+    package require comm 4.8
+}
 
 set here [file dirname [file normalize [info script]]]
 set server [file join $here server.tcl]
@@ -20,7 +26,7 @@ proc measure {label n script} {
     uplevel #0 $script
     set us [expr {max(1, [clock microseconds] - $t0)}]
     set rate [expr {$n * 1e6 / $us}]
-    puts [format "%-7s %-34s %10.0f /s  (%d in %.3f s)" $::kind $label $rate $n [expr {$us / 1e6}]]
+    puts [format "%-7s %-4s %-34s %10.0f /s  (%d in %.3f s)" $::kind [info tclversion] $label $rate $n [expr {$us / 1e6}]]
     return $rate
 }
 
@@ -44,6 +50,6 @@ set t0 [clock microseconds]
 set back [::comm::comm send $srv [list set ::big $big]]
 set s [expr {([clock microseconds] - $t0) / 1e6}]
 if {![string equal $back $big]} {error "payload corrupted"}
-puts [format "%-7s %-34s %10.3f s" $kind "${bigmb} MB special-char round trip" $s]
+puts [format "%-7s %-4s %-34s %10.3f s" $kind [info tclversion] "${bigmb} MB special-char round trip" $s]
 ::comm::comm send -async $srv exit
 exit 0

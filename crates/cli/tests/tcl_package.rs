@@ -12,14 +12,20 @@ use common::{BIN, Server, run};
 
 /// Runs `tclsh FILE` with TCLLIBPATH=dir, bounded; returns its stdout.
 fn tclsh_with(dir: &std::path::Path, file: &std::path::Path) -> String {
+    shell_with(std::path::Path::new("tclsh"), dir, file)
+}
+
+/// Runs `SHELL FILE` with TCLLIBPATH=dir, bounded; returns its stdout.
+fn shell_with(shell: &std::path::Path, dir: &std::path::Path, file: &std::path::Path) -> String {
     assert!(
-        Command::new("tclsh")
+        Command::new(shell)
             .arg("/dev/null")
             .status()
             .is_ok_and(|s| s.success()),
-        "this test needs tclsh 8.6 (apt-get install tcl)"
+        "this test needs {} (tclsh: apt-get install tcl; tclsh9.0: ../shared/tools/tcl9-env)",
+        shell.display()
     );
-    let mut child = Command::new("tclsh")
+    let mut child = Command::new(shell)
         .arg(file)
         .env("TCLLIBPATH", dir)
         .stdout(std::process::Stdio::piped())
@@ -74,6 +80,44 @@ fn installed_binary_lays_out_a_package_anywhere() {
     )
     .expect("write script");
     assert_eq!(tclsh_with(&dir, &file), "4.8\n42\n0.4\n");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Built with Tcl 9 available (TCL9_PREFIX, as .ci/run does), the binary
+/// lays out the Tcl 9 library beside the 8.6 one, and tclsh9.0 loads it
+/// and talks to `tclcomm serve` (which embeds Tcl 8.6).
+#[test]
+fn the_tcl9_library_is_laid_out_and_loads_in_tclsh9() {
+    let prefix = std::env::var_os("TCL9_PREFIX").expect(
+        "this test needs Tcl 9: set TCL9_PREFIX to a directory unpacked by \
+         ../shared/tools/tcl9-env (the build then carries the Tcl 9 library)",
+    );
+    let tclsh9 = PathBuf::from(prefix).join("bin/tclsh9.0");
+    let root = temp("tcl9");
+    let dir = root.join("comm");
+    let r = run(&["tcl-package", dir.to_str().expect("utf-8")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Tcl 8.6 (libcomm.so) and Tcl 9.0 (libtcl9comm.so)"),
+        "{}",
+        r.stderr
+    );
+    assert!(dir.join(comm::LIBRARY_FILE_TCL9).is_file());
+    let s = Server::start(&[]);
+    let file = root.join("t.tcl");
+    std::fs::write(
+        &file,
+        format!(
+            "puts [package require comm]\nputs $::tclcomm::built_for\n\
+             puts [::comm::comm send {} {{list [info tclversion] [expr {{6*7}}]}}]\n",
+            s.id
+        ),
+    )
+    .expect("write script");
+    assert_eq!(
+        shell_with(&tclsh9, &dir, &file),
+        "4.8\ntclcomm comm package for Tcl 9.0\n8.6 42\n"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

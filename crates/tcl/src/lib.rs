@@ -1,5 +1,6 @@
-//! Safe bindings to Tcl 8.6 for tclcomm, and the embedded evaluator with
-//! tcllib `comm` semantics.
+//! Safe bindings to Tcl 8.6 and (feature `tcl9`) Tcl 9.0 for tclcomm, and
+//! the embedded evaluator with tcllib `comm` semantics. The public API is the
+//! same for both versions; `embed` (an interpreter created here) is 8.6 only.
 //!
 //! ```
 //! use tclcomm_tcl::{Interpreter, Obj, eval_comm};
@@ -34,9 +35,10 @@
 //! # Layers
 //!
 //! * [`sys`]: the raw C API, declared by hand with stub-table slot numbers
-//!   and called through `tclStubsPtr` (no bindgen). The crate links
-//!   `libtclstub8.6.a`; feature `embed` also links `libtcl8.6.so` for
-//!   programs that create interpreters (`Interpreter`).
+//!   of both versions and called through `tclStubsPtr` (no bindgen). The
+//!   crate links `libtclstub8.6.a` (feature `tcl9`: `libtclstub9.0.a`, see
+//!   build.rs); feature `embed` also links `libtcl8.6.so` for programs that
+//!   create interpreters (`Interpreter`).
 //! * [`Interp`] (a borrowed handle) and [`Obj`] (an owned value) are bound
 //!   to the interpreter's thread: neither is `Send` or `Sync`. Only
 //!   [`Poster`], [`InterpId`], [`Exception`] and strings cross threads.
@@ -44,8 +46,8 @@
 //!   posted jobs, delete and exit handlers) runs under `catch_unwind`; a
 //!   panic becomes a Tcl error with errorCode `RUST PANIC` (a background
 //!   error where there is no caller).
-//! * Strings are converted to and from Tcl 8.6's modified UTF-8 (NUL as
-//!   `C0 80`, non-BMP characters as surrogate pairs); see [`strconv`].
+//! * Strings are converted to and from Tcl's modified UTF-8 (NUL as
+//!   `C0 80`; on 8.6 non-BMP characters as surrogate pairs); see [`strconv`].
 
 pub mod sys;
 
