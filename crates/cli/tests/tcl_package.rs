@@ -98,7 +98,8 @@ fn the_tcl9_library_is_laid_out_and_loads_in_tclsh9() {
     let r = run(&["tcl-package", dir.to_str().expect("utf-8")]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(
-        r.stderr.contains("Tcl 8.6 (libcomm.so) and Tcl 9.0 (libtcl9comm.so)"),
+        r.stderr
+            .contains("Tcl 8.6 (libcomm.so) and Tcl 9.0 (libtcl9comm.so)"),
         "{}",
         r.stderr
     );

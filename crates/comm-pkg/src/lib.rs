@@ -109,6 +109,7 @@ impl TclVersion {
     pub fn marker(self) -> String {
         format!("{MARKER_PREFIX}{}", self.label())
     }
+
     /// Which Tcl the shared library `bytes` was built for, by its marker.
     pub fn of_library(bytes: &[u8]) -> Option<TclVersion> {
         [TclVersion::Tcl86, TclVersion::Tcl9].into_iter().find(|v| {
