@@ -151,6 +151,12 @@ impl TclPeer {
     /// global level, and waits (at most [`DEFAULT_TIMEOUT`]) for the peer to
     /// report the id of `::comm::comm`.
     pub fn spawn(prelude: &str) -> Result<Self, HarnessError> {
+        Self::spawn_in(std::path::Path::new("tclsh"), prelude)
+    }
+
+    /// [`TclPeer::spawn`] in another shell: `tclsh9.0` (Tcl 9, where
+    /// `package require comm` gives tcllib 2.0's comm 4.7.3), say.
+    pub fn spawn_in(shell: &std::path::Path, prelude: &str) -> Result<Self, HarnessError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let script = std::env::temp_dir().join(format!(
             "tclcomm-peer-{}-{}.tcl",
@@ -162,7 +168,7 @@ impl TclPeer {
             hex_encode(prelude.as_bytes())
         );
         std::fs::write(&script, driver).map_err(HarnessError::Spawn)?;
-        let spawned = Command::new("tclsh")
+        let spawned = Command::new(shell)
             .arg(&script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
