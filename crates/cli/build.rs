@@ -61,13 +61,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(tclcomm_embed_tcl9)");
 
     // The Tcl 9 library: prebuilt, or built below when Tcl 9 is there.
-    if let Some(given) = env::var_os("TCLCOMM_EMBED_LIBRARY_TCL9") {
-        let given = PathBuf::from(given);
-        assert!(
-            given.is_file(),
-            "TCLCOMM_EMBED_LIBRARY_TCL9={} is not a file",
-            given.display()
-        );
+    if let Some(given) = given_library("TCLCOMM_EMBED_LIBRARY_TCL9") {
         embed_tcl9(&given);
     } else if tcl9_available() {
         let built = build_library(&pkg_dir, &out_dir, true);
@@ -79,13 +73,7 @@ fn main() {
     }
 
     // A prebuilt library (packagers, or a build without the nested cargo).
-    if let Some(given) = env::var_os("TCLCOMM_EMBED_LIBRARY") {
-        let given = PathBuf::from(given);
-        assert!(
-            given.is_file(),
-            "TCLCOMM_EMBED_LIBRARY={} is not a file",
-            given.display()
-        );
+    if let Some(given) = given_library("TCLCOMM_EMBED_LIBRARY") {
         println!(
             "cargo:rustc-env=TCLCOMM_EMBEDDED_LIBRARY={}",
             given.display()
@@ -196,4 +184,12 @@ fn build_library(pkg_dir: &Path, out_dir: &Path, tcl9: bool) -> PathBuf {
     built.push(library_file());
     assert!(built.is_file(), "{} was not built", built.display());
     built
+}
+
+/// A prebuilt library named by the environment variable `var`, which must
+/// be a file when it is set.
+fn given_library(var: &str) -> Option<PathBuf> {
+    let given = PathBuf::from(env::var_os(var)?);
+    assert!(given.is_file(), "{var}={} is not a file", given.display());
+    Some(given)
 }

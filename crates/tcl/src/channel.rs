@@ -150,6 +150,11 @@ impl Channel {
     /// Reads up to `max` characters through the channel's encoding and
     /// translation (`Tcl_ReadChars`).
     pub fn read_chars(&self, max: usize) -> Result<String, Exception> {
+        self.read_obj(max).map(|obj| obj.to_str().into_owned())
+    }
+
+    /// `Tcl_ReadChars` of up to `max` characters into a fresh object.
+    fn read_obj(&self, max: usize) -> Result<Obj, Exception> {
         self.with(|_, ch| {
             let obj = Obj::new();
             let max = sys::Size::try_from(max).unwrap_or(sys::Size::MAX);
@@ -158,7 +163,7 @@ impl Channel {
             if n < 0 {
                 return Err(os_error("reading"));
             }
-            Ok(obj.to_str().into_owned())
+            Ok(obj)
         })
     }
 
@@ -168,16 +173,7 @@ impl Channel {
     /// the channel received, which a stacked channel (TLS) may only give
     /// this way.
     pub fn read_binary(&self, max: usize) -> Result<Vec<u8>, Exception> {
-        self.with(|_, ch| {
-            let obj = Obj::new();
-            let max = sys::Size::try_from(max).unwrap_or(sys::Size::MAX);
-            // SAFETY: `obj` is fresh and unshared, as Tcl requires.
-            let n = unsafe { sys::Tcl_ReadChars(ch, obj.as_ptr(), max, 0) };
-            if n < 0 {
-                return Err(os_error("reading"));
-            }
-            Ok(obj.to_bytes())
-        })
+        self.read_obj(max).map(|obj| obj.to_bytes())
     }
 
     /// Writes bytes through the channel's buffers (`Tcl_Write`; no encoding,

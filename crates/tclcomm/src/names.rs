@@ -608,7 +608,18 @@ pub async fn resolve(server: &Id, name: &str, config: Config) -> Result<Id, Reso
         )
         .await;
     channel.destroy();
-    let text = got.map_err(|source| match source {
+    let text = got.map_err(|source| request_error(server, source))?;
+    let pairs = parse_dict(&text).map_err(|why| ResolveError::Server {
+        server: server.clone(),
+        source: Error::Lost(format!("not an nns answer ({why}): {text}")),
+    })?;
+    id_among(pairs, name, server)
+}
+
+/// A failed request to the name server `server`: its own error, or no
+/// server to ask.
+fn request_error(server: &Id, source: Error) -> ResolveError {
+    match source {
         Error::Remote(_) => ResolveError::Server {
             server: server.clone(),
             source,
@@ -617,11 +628,12 @@ pub async fn resolve(server: &Id, name: &str, config: Config) -> Result<Id, Reso
             server: server.clone(),
             source,
         },
-    })?;
-    let pairs = parse_dict(&text).map_err(|why| ResolveError::Server {
-        server: server.clone(),
-        source: Error::Lost(format!("not an nns answer ({why}): {text}")),
-    })?;
+    }
+}
+
+/// The id that `name` stands for among the name/data pairs of a search at
+/// `server`.
+fn id_among(pairs: Vec<(String, String)>, name: &str, server: &Id) -> Result<Id, ResolveError> {
     let Some((_, data)) = pairs.into_iter().find(|(n, _)| n == name) else {
         return Err(ResolveError::NotFound {
             name: name.to_string(),
@@ -826,26 +838,8 @@ impl Client {
         let pairs = self
             .search(&glob_escape(name))
             .await
-            .map_err(|source| match source {
-                Error::Remote(_) => ResolveError::Server {
-                    server: server.clone(),
-                    source,
-                },
-                _ => ResolveError::NoServer {
-                    server: server.clone(),
-                    source,
-                },
-            })?;
-        let Some((_, data)) = pairs.into_iter().find(|(n, _)| n == name) else {
-            return Err(ResolveError::NotFound {
-                name: name.to_string(),
-                server,
-            });
-        };
-        id_of_data(&data, &server).ok_or_else(|| ResolveError::NotAnId {
-            name: name.to_string(),
-            data,
-        })
+            .map_err(|source| request_error(&server, source))?;
+        id_among(pairs, name, &server)
     }
 
     /// The server's protocol version (`1`).
