@@ -39,6 +39,21 @@ pub(crate) struct Args {
     /// transmit/receive) against a plain TCP copy, and peak memory.
     #[arg(long, value_name = "MB")]
     transfer: Option<u64>,
+
+    /// Only the workloads whose label contains one of these texts
+    /// (comma-separated, e.g. `sync,callbacks`): to look at a few cells.
+    #[arg(long, value_name = "TEXT", value_delimiter = ',')]
+    rows: Vec<String>,
+
+    /// Only the columns whose name contains one of these texts
+    /// (comma-separated, e.g. `plain TCP,tcllib → Rust`).
+    #[arg(long, value_name = "TEXT", value_delimiter = ',')]
+    columns: Vec<String>,
+}
+
+/// Whether `name` is selected by `wanted` (everything when it is empty).
+fn selected(wanted: &[String], name: &str) -> bool {
+    wanted.is_empty() || wanted.iter().any(|w| name.contains(w.as_str()))
 }
 
 /// One workload, with its size.
@@ -182,7 +197,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     if let Some(mb) = args.transfer {
         return crate::transfer::bench(mb);
     }
-    let works: Vec<Work> = if args.quick {
+    let mut works: Vec<Work> = if args.quick {
         vec![
             Work::Sync(200),
             Work::Async(500),
@@ -206,6 +221,7 @@ pub(crate) fn run(args: Args) -> Outcome {
             Work::Concurrent(16, 1_000),
         ]
     };
+    works.retain(|w| selected(&args.rows, &w.label()));
     // Before minutes of measuring: a directory that cannot take the
     // results fails now, not at the end.
     check_out_dir(&args.out)?;
@@ -235,7 +251,10 @@ pub(crate) fn run(args: Args) -> Outcome {
         Column::Pair(Side::Tcllib, Side::Rust),
         Column::Pair(Side::Tcllib, Side::Tcllib),
         Column::Pair(Side::Ours, Side::Ours),
+        Column::Pair(Side::Ours, Side::Tcllib),
+        Column::Pair(Side::Tcllib, Side::Ours),
     ]);
+    columns.retain(|c| selected(&args.columns, &c.name()));
     let env = Env {
         rt: &rt,
         ours_dir: ours_dir.as_deref(),
