@@ -655,34 +655,65 @@ fn escape_mask(block: &Block, braces: bool) -> u64 {
     }
 }
 
+/// [`ESCAPE_AS`] for the mode that leaves braces alone.
+const ESCAPE_AS_NO_BRACES: [u8; 256] = {
+    let mut t = ESCAPE_AS;
+    t[b'{' as usize] = 0;
+    t[b'}' as usize] = 0;
+    t
+};
+
+/// Output gathered before it is checked and appended to the `String` (see
+/// [`write_escaped`]): small enough to stay in cache.
+const ESCAPED_PIECE: usize = 64 * 1024;
+
 fn write_escaped(s: &str, braces: bool, out: &mut String) {
     let bytes = s.as_bytes();
+    let table = if braces {
+        &ESCAPE_AS
+    } else {
+        &ESCAPE_AS_NO_BRACES
+    };
     out.reserve(bytes.len() + bytes.len() / 4 + 2);
-    let mut copied = 0;
-    for (at, block, _) in Blocks::new(bytes, 0) {
-        let mut m = escape_mask(&block, braces);
-        while m != 0 {
-            let i = at + m.trailing_zeros() as usize;
-            m &= m - 1;
-            // Special bytes are ASCII, so `i` is a char boundary.
-            let esc = bytes.get(i).map_or(0, |&b| ESCAPE_AS[usize::from(b)]);
-            if let (Some(run), true) = (s.get(copied..i), esc != 0) {
-                if run.len() <= 8 && run.is_ascii() {
-                    // Dense specials: short runs byte by byte (a copy call
-                    // per run would cost more).
-                    for &b in run.as_bytes() {
-                        out.push(char::from(b));
-                    }
-                } else {
-                    out.push_str(run);
-                }
-                out.push('\\');
-                out.push(char::from(esc));
-                copied = i + 1;
+    // Bytes, not a String, so that each byte is a store without a UTF-8
+    // length check; appended to `out` in pieces that end on a character
+    // boundary (each piece is checked once: only ASCII bytes are added or
+    // changed, so it is valid UTF-8 whenever the input is).
+    let mut piece: Vec<u8> = Vec::with_capacity(ESCAPED_PIECE + 2 * BLOCK);
+    // A block's output, at most two bytes per input byte.
+    let mut scratch = [0u8; 2 * BLOCK + 2];
+    for (at, block, n) in Blocks::new(bytes, 0) {
+        let real = bytes.get(at..at + n).unwrap_or_default();
+        if escape_mask(&block, braces) == 0 {
+            piece.extend_from_slice(real);
+        } else {
+            // Without a branch per byte (mixed text would mispredict): the
+            // byte or a backslash, then its escape letter, which the next
+            // byte overwrites when there was no escape.
+            let mut j = 0;
+            for &b in real {
+                let e = table[usize::from(b)];
+                scratch[j] = if e == 0 { b } else { b'\\' };
+                scratch[j + 1] = e;
+                j += 1 + usize::from(e != 0);
             }
+            piece.extend_from_slice(&scratch[..j]);
+        }
+        if piece.len() >= ESCAPED_PIECE && s.is_char_boundary(at + n) {
+            push_checked(&piece, out);
+            piece.clear();
         }
     }
-    out.push_str(s.get(copied..).unwrap_or_default());
+    push_checked(&piece, out);
+}
+
+/// Appends `piece` (valid UTF-8 by construction) to `out`.
+fn push_checked(piece: &[u8], out: &mut String) {
+    match simdutf8::basic::from_utf8(piece) {
+        Ok(text) => out.push_str(text),
+        // Not reached (the input was a `str`); lossy rather than a panic.
+        Err(_) => out.push_str(&String::from_utf8_lossy(piece)),
+    }
 }
 
 /// Appends `element`, quoted as Tcl's `list` quotes it, to `out`.
@@ -1187,12 +1218,16 @@ const FULL: u8 = 0xFF;
 
 /// Substitutes every backslash sequence in `raw` (TclCopyAndCollapse).
 pub fn collapse(raw: &str) -> String {
-    let mut out = Sink {
-        s: String::with_capacity(raw.len()),
-        high: None,
-    };
+    let (s, from) = collapse_simple(raw.as_bytes());
+    collapse_from(raw, s, from)
+}
+
+/// The general loop of [`collapse`]: substitutes from `from` (not inside a
+/// backslash sequence) to the end, appending to `s`.
+fn collapse_from(raw: &str, s: String, from: usize) -> String {
     let bytes = raw.as_bytes();
-    let mut i = 0;
+    let mut i = from;
+    let mut out = Sink { s, high: None };
     while let Some(j) = next_backslash(bytes, i) {
         if j - i <= 8 && bytes.get(i..j).is_some_and(<[u8]>::is_ascii) {
             // Short runs between escapes (dense escaping) byte by byte: a
@@ -1219,6 +1254,74 @@ pub fn collapse(raw: &str) -> String {
     }
     out.text(raw.get(i..).unwrap_or_default());
     out.finish()
+}
+
+/// The leading part of [`collapse`] while every backslash sequence is a
+/// backslash and one ASCII byte that [`SIMPLE_ESCAPES`] maps: a block at a
+/// time, without a branch per byte (dense escapes would mispredict).
+/// Returns the output and where the general loop goes on (never inside a
+/// backslash sequence).
+fn collapse_simple(bytes: &[u8]) -> (String, usize) {
+    let mut v: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut esc = EscapeTracker::default();
+    let mut scratch = [0u8; BLOCK];
+    let mut done = 0;
+    for (at, block, n) in Blocks::new(bytes, 0) {
+        let real = bytes.get(at..at + n).unwrap_or_default();
+        let bs = block.eq(b'\\');
+        let carry_in = esc.carry;
+        if bs | carry_in == 0 {
+            v.extend_from_slice(real);
+            done = at + n;
+            continue;
+        }
+        let escaped = esc.next(bs);
+        // Escaped bytes the table cannot take: non-ASCII, the starts of
+        // hex, octal and Unicode escapes, a backslash-newline, and (past the
+        // real bytes) a backslash at the very end.
+        let hard = block.mask(|x| x)
+            | block.any_of([
+                b'x', b'u', b'U', b'\n', b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7',
+            ])
+            | if n < BLOCK { !below(n as u32) } else { 0 };
+        if escaped & hard != 0 {
+            // The general loop from here; from the backslash before the
+            // block when it escapes the block's first byte, or from the
+            // start of a character the block boundary splits (its first
+            // bytes, copied as they were, are taken back).
+            let mut from = at - carry_in as usize;
+            while from > 0 && bytes.get(from).is_some_and(|&b| b & 0xC0 == 0x80) {
+                from -= 1;
+                v.pop();
+            }
+            return (utf8_or_lossy(v), from);
+        }
+        let dropped = bs & !escaped;
+        let mut j = 0;
+        for (k, &b) in real.iter().enumerate() {
+            let e = (escaped >> k) & 1 != 0;
+            scratch[j] = if e {
+                SIMPLE_ESCAPES[usize::from(b & 0x7F)]
+            } else {
+                b
+            };
+            j += 1 - ((dropped >> k) & 1) as usize;
+        }
+        v.extend_from_slice(&scratch[..j]);
+        done = at + n;
+    }
+    // A whole last block ending in an unescaped backslash: that backslash
+    // (not written) is the general loop's.
+    if esc.carry != 0 {
+        done = bytes.len() - 1;
+    }
+    (utf8_or_lossy(v), done)
+}
+
+/// `v` as a `String` (it is valid UTF-8 by construction: only ASCII bytes
+/// were dropped or changed in valid input); lossy rather than a panic.
+fn utf8_or_lossy(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The first backslash at or after `from`: a short look first (escapes
@@ -1475,6 +1578,73 @@ mod tests {
             e(&format!("{{a}}xxx{} yy", "\u{1F600}".repeat(9))),
             "list element in braces followed by \"xxx\u{1F600}\u{1F600}\u{FFFD}\" instead of space"
         );
+    }
+
+    #[test]
+    fn block_escaping_matches_byte_by_byte() {
+        // Dense escapes, every kind of sequence, multi-byte characters, and
+        // lengths around the 64-byte blocks (trailing backslashes included).
+        let alphabet = [
+            "a",
+            "\\",
+            "\\",
+            "{",
+            "}",
+            "x",
+            "u",
+            "0",
+            "7",
+            "n",
+            "\n",
+            " ",
+            "\t",
+            "$",
+            "[",
+            "\"",
+            "é",
+            "\u{1F600}",
+            "\r",
+            "U",
+            "8",
+        ];
+        let mut cases = Cases::new(0x5eed_0f_e5ca_9e5);
+        for _ in 0..20_000 {
+            let seed = cases.next_seed();
+            let len = (seed % 180) as usize;
+            let mut draws = Draws::new(seed);
+            let text: String = (0..len).map(|_| draws.pick(&alphabet)).collect();
+            assert_eq!(
+                collapse(&text),
+                collapse_from(&text, String::new(), 0),
+                "{text:?}"
+            );
+            for braces in [true, false] {
+                let table = if braces {
+                    &ESCAPE_AS
+                } else {
+                    &ESCAPE_AS_NO_BRACES
+                };
+                let mut want = String::new();
+                for c in text.chars() {
+                    match u8::try_from(c).map(|b| table[usize::from(b)]) {
+                        Ok(e) if e != 0 => {
+                            want.push('\\');
+                            want.push(char::from(e));
+                        }
+                        _ => want.push(c),
+                    }
+                }
+                let mut got = String::from("kept ");
+                write_escaped(&text, braces, &mut got);
+                assert_eq!(got, format!("kept {want}"), "{text:?}");
+            }
+            let listed = format_list([text.as_str(), "b"]);
+            assert_eq!(
+                parse_list(&listed).ok(),
+                Some(vec![text.clone(), "b".into()]),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
