@@ -674,37 +674,59 @@ fn write_escaped(s: &str, braces: bool, out: &mut String) {
     } else {
         &ESCAPE_AS_NO_BRACES
     };
-    out.reserve(bytes.len() + bytes.len() / 4 + 2);
+    // The exact size (a count of the escapes, a popcount per block): a
+    // guess that falls short copies everything already written.
+    let escapes: usize = Blocks::new(bytes, 0)
+        .map(|(_, block, _)| escape_mask(&block, braces).count_ones() as usize)
+        .sum();
+    out.reserve(bytes.len() + escapes);
     // Bytes, not a String, so that each byte is a store without a UTF-8
     // length check; appended to `out` in pieces that end on a character
     // boundary (each piece is checked once: only ASCII bytes are added or
-    // changed, so it is valid UTF-8 whenever the input is).
-    let mut piece: Vec<u8> = Vec::with_capacity(ESCAPED_PIECE + 2 * BLOCK);
-    // A block's output, at most two bytes per input byte.
-    let mut scratch = [0u8; 2 * BLOCK + 2];
+    // changed, so it is valid UTF-8 whenever the input is). Written in
+    // place (`p` bytes so far), not appended block by block: a copy call
+    // per block cost as much as the escaping.
+    const ROOM: usize = 2 * BLOCK + 2;
+    let mut buf = vec![0u8; ESCAPED_PIECE + ROOM];
+    let mut p = 0;
     for (at, block, n) in Blocks::new(bytes, 0) {
         let real = bytes.get(at..at + n).unwrap_or_default();
+        if buf.len() < p + ROOM {
+            // Only when block ends keep splitting characters.
+            buf.resize(p + ROOM, 0);
+        }
+        let Some(dst) = buf.get_mut(p..p + ROOM) else {
+            break;
+        };
         if escape_mask(&block, braces) == 0 {
-            piece.extend_from_slice(real);
+            if let Some(d) = dst.get_mut(..n) {
+                d.copy_from_slice(real);
+            }
+            p += n;
         } else {
             // Without a branch per byte (mixed text would mispredict): the
             // byte or a backslash, then its escape letter, which the next
-            // byte overwrites when there was no escape.
+            // byte overwrites when there was no escape. `j` stays below 128
+            // (two bytes out per byte in, 64 in); the mask only lets the
+            // compiler drop the bounds checks.
+            let Ok(dst) = <&mut [u8; ROOM]>::try_from(dst) else {
+                break;
+            };
             let mut j = 0;
             for &b in real {
                 let e = table[usize::from(b)];
-                scratch[j] = if e == 0 { b } else { b'\\' };
-                scratch[j + 1] = e;
+                dst[j & 127] = if e == 0 { b } else { b'\\' };
+                dst[(j & 127) + 1] = e;
                 j += 1 + usize::from(e != 0);
             }
-            piece.extend_from_slice(&scratch[..j]);
+            p += j;
         }
-        if piece.len() >= ESCAPED_PIECE && s.is_char_boundary(at + n) {
-            push_checked(&piece, out);
-            piece.clear();
+        if p >= ESCAPED_PIECE && s.is_char_boundary(at + n) {
+            push_checked(buf.get(..p).unwrap_or_default(), out);
+            p = 0;
         }
     }
-    push_checked(&piece, out);
+    push_checked(buf.get(..p).unwrap_or_default(), out);
 }
 
 /// Appends `piece` (valid UTF-8 by construction) to `out`.
@@ -1262,17 +1284,25 @@ fn collapse_from(raw: &str, s: String, from: usize) -> String {
 /// Returns the output and where the general loop goes on (never inside a
 /// backslash sequence).
 fn collapse_simple(bytes: &[u8]) -> (String, usize) {
-    let mut v: Vec<u8> = Vec::with_capacity(bytes.len());
+    // Written in place (`p` bytes so far; the output is never longer than
+    // what it came from), not appended block by block: a copy call per
+    // block would cost as much as the substitution.
+    let mut v = vec![0u8; bytes.len() + BLOCK];
+    let mut p = 0;
     let mut esc = EscapeTracker::default();
-    let mut scratch = [0u8; BLOCK];
-    let mut done = 0;
     for (at, block, n) in Blocks::new(bytes, 0) {
         let real = bytes.get(at..at + n).unwrap_or_default();
         let bs = block.eq(b'\\');
         let carry_in = esc.carry;
+        let Some(dst) = v.get_mut(p..p + BLOCK) else {
+            // Not reached (`p <= at`): the general loop if it were.
+            return fall_back(bytes, v, p, at - carry_in as usize);
+        };
         if bs | carry_in == 0 {
-            v.extend_from_slice(real);
-            done = at + n;
+            if let Some(d) = dst.get_mut(..n) {
+                d.copy_from_slice(real);
+            }
+            p += n;
             continue;
         }
         let escaped = esc.next(bs);
@@ -1286,36 +1316,46 @@ fn collapse_simple(bytes: &[u8]) -> (String, usize) {
             | if n < BLOCK { !below(n as u32) } else { 0 };
         if escaped & hard != 0 {
             // The general loop from here; from the backslash before the
-            // block when it escapes the block's first byte, or from the
-            // start of a character the block boundary splits (its first
-            // bytes, copied as they were, are taken back).
-            let mut from = at - carry_in as usize;
-            while from > 0 && bytes.get(from).is_some_and(|&b| b & 0xC0 == 0x80) {
-                from -= 1;
-                v.pop();
-            }
-            return (utf8_or_lossy(v), from);
+            // block when it escapes the block's first byte.
+            return fall_back(bytes, v, p, at - carry_in as usize);
         }
+        let Ok(dst) = <&mut [u8; BLOCK]>::try_from(dst) else {
+            return fall_back(bytes, v, p, at - carry_in as usize);
+        };
         let dropped = bs & !escaped;
         let mut j = 0;
         for (k, &b) in real.iter().enumerate() {
             let e = (escaped >> k) & 1 != 0;
-            scratch[j] = if e {
+            dst[j & 63] = if e {
                 SIMPLE_ESCAPES[usize::from(b & 0x7F)]
             } else {
                 b
             };
             j += 1 - ((dropped >> k) & 1) as usize;
         }
-        v.extend_from_slice(&scratch[..j]);
-        done = at + n;
+        p += j;
     }
+    v.truncate(p);
     // A whole last block ending in an unescaped backslash: that backslash
     // (not written) is the general loop's.
-    if esc.carry != 0 {
-        done = bytes.len() - 1;
+    let from = if esc.carry != 0 {
+        bytes.len() - 1
+    } else {
+        bytes.len()
+    };
+    (utf8_or_lossy(v), from)
+}
+
+/// Ends [`collapse_simple`] at `from` (where the first `p` bytes of `v`
+/// end), or at the start of the character `from` splits (its first bytes,
+/// copied as they were, are taken back).
+fn fall_back(bytes: &[u8], mut v: Vec<u8>, mut p: usize, mut from: usize) -> (String, usize) {
+    while from > 0 && p > 0 && bytes.get(from).is_some_and(|&b| b & 0xC0 == 0x80) {
+        from -= 1;
+        p -= 1;
     }
-    (utf8_or_lossy(v), done)
+    v.truncate(p);
+    (utf8_or_lossy(v), from)
 }
 
 /// `v` as a `String` (it is valid UTF-8 by construction: only ASCII bytes
