@@ -535,7 +535,9 @@ fn scan_kernel(s: &[u8], first: bool, classify: impl Fn(&[u8; BLOCK], bool) -> S
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_set1_epi8, _mm512_sub_epi8,
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_cmplt_epu8_mask,
+        _mm512_mask_mov_epi8, _mm512_mask_permutexvar_epi8, _mm512_maskz_compress_epi8,
+        _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_sub_epi8, _pdep_u64,
     };
 
     use super::{BLOCK, ScanMasks};
@@ -589,6 +591,66 @@ mod x86 {
             prefer_brace,
             prefer_escape,
         }
+    }
+
+    /// For a byte below 64: the letter written after its backslash in
+    /// escape mode (`t` for a tab...), else the byte itself (see
+    /// [`ESCAPE_AS`](super::ESCAPE_AS)).
+    const LETTERS: [u8; 64] = {
+        let mut t = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            t[i] = i as u8;
+            i += 1;
+        }
+        t[0x09] = b't';
+        t[0x0a] = b'n';
+        t[0x0b] = b'v';
+        t[0x0c] = b'f';
+        t[0x0d] = b'r';
+        t
+    };
+
+    /// Indices doubling each of the first (or last) 32 bytes of a vector.
+    const DOUBLE: [[u8; 64]; 2] = {
+        let mut t = [[0u8; 64]; 2];
+        let mut i = 0;
+        while i < 64 {
+            t[0][i] = (i / 2) as u8;
+            t[1][i] = (32 + i / 2) as u8;
+            i += 1;
+        }
+        t
+    };
+
+    /// [`escape_block_portable`](super::escape_block_portable) on
+    /// AVX-512: each half block is doubled (every byte twice), a backslash
+    /// replaces the first copy of each escaped byte and its letter the
+    /// second, and a compress keeps the backslashes and second copies.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi2")]
+    #[inline]
+    pub(super) fn escape_block(bytes: &[u8; BLOCK], mask: u64, dst: &mut [u8; 2 * BLOCK]) -> usize {
+        let v = load(bytes);
+        let letters = _mm512_mask_permutexvar_epi8(
+            v,
+            _mm512_cmplt_epu8_mask(v, splat(64)),
+            v,
+            bytemuck::cast(LETTERS),
+        );
+        let mut n = 0;
+        for (half, double) in DOUBLE.iter().enumerate() {
+            let pairs = _mm512_permutexvar_epi8(bytemuck::cast(*double), letters);
+            let escaped = _pdep_u64((mask >> (32 * half)) & 0xFFFF_FFFF, 0x5555_5555_5555_5555);
+            let pairs = _mm512_mask_mov_epi8(pairs, escaped, splat(b'\\'));
+            let keep = escaped | 0xAAAA_AAAA_AAAA_AAAA;
+            let packed: [u8; 64] = bytemuck::cast(_mm512_maskz_compress_epi8(keep, pairs));
+            // `n` is at most 64 here, so the 64 bytes fit.
+            if let Some(d) = dst.get_mut(n..n + 64) {
+                d.copy_from_slice(&packed);
+            }
+            n += keep.count_ones() as usize;
+        }
+        n
     }
 
     /// Backslashes, opening and closing braces of a block.
@@ -667,7 +729,57 @@ const ESCAPE_AS_NO_BRACES: [u8; 256] = {
 /// [`write_escaped`]): small enough to stay in cache.
 const ESCAPED_PIECE: usize = 64 * 1024;
 
+/// Appends `s` backslash-quoted (braces too when `braces`) to `out`, on
+/// the widest vectors the CPU has.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
 fn write_escaped(s: &str, braces: bool, out: &mut String) {
+    match_target! {
+        "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2+bmi2" => escape_kernel(s, braces, out, |b, m, dst| x86::escape_block(b, m, dst)),
+        _ => escape_kernel(s, braces, out, escape_block_portable),
+    }
+}
+
+/// [`write_escaped`] byte by byte whatever the CPU (to test both).
+#[cfg(test)]
+fn write_escaped_portable(s: &str, braces: bool, out: &mut String) {
+    escape_kernel(s, braces, out, escape_block_portable);
+}
+
+/// Escapes a whole block whose escape mask is `mask` (see [`escape_mask`])
+/// into `dst`; returns the bytes written. Without a branch per byte (mixed
+/// text would mispredict): the byte or a backslash, then its escape letter,
+/// which the next byte overwrites when there was no escape.
+#[inline(always)]
+fn escape_block_portable(bytes: &[u8; BLOCK], mask: u64, dst: &mut [u8; 2 * BLOCK]) -> usize {
+    let mut j = 0;
+    for (k, &b) in bytes.iter().enumerate() {
+        let e = if (mask >> k) & 1 != 0 {
+            ESCAPE_AS[usize::from(b)]
+        } else {
+            0
+        };
+        // `j` stays below 128 (two bytes out per byte in, 64 in); the mask
+        // only lets the compiler drop the bounds checks.
+        dst[j & 127] = if e == 0 { b } else { b'\\' };
+        dst[(j + 1) & 127] = e;
+        j += 1 + usize::from(e != 0);
+    }
+    j
+}
+
+/// [`write_escaped`] with `block` escaping each whole 64-byte block that
+/// needs it.
+#[inline(always)]
+fn escape_kernel(
+    s: &str,
+    braces: bool,
+    out: &mut String,
+    block_fn: impl Fn(&[u8; BLOCK], u64, &mut [u8; 2 * BLOCK]) -> usize,
+) {
     let bytes = s.as_bytes();
     let table = if braces {
         &ESCAPE_AS
@@ -698,11 +810,17 @@ fn write_escaped(s: &str, braces: bool, out: &mut String) {
         let Some(dst) = buf.get_mut(p..p + ROOM) else {
             break;
         };
-        if escape_mask(&block, braces) == 0 {
+        let mask = escape_mask(&block, braces);
+        if mask == 0 {
             if let Some(d) = dst.get_mut(..n) {
                 d.copy_from_slice(real);
             }
             p += n;
+        } else if let (Some(whole), Some(d)) = (
+            <&[u8; BLOCK]>::try_from(real).ok(),
+            dst.first_chunk_mut::<{ 2 * BLOCK }>(),
+        ) {
+            p += block_fn(whole, mask, d);
         } else {
             // Without a branch per byte (mixed text would mispredict): the
             // byte or a backslash, then its escape letter, which the next
@@ -1676,6 +1794,10 @@ mod tests {
                 }
                 let mut got = String::from("kept ");
                 write_escaped(&text, braces, &mut got);
+                assert_eq!(got, format!("kept {want}"), "{text:?}");
+                // The portable kernel too, whatever this CPU dispatches to.
+                let mut got = String::from("kept ");
+                write_escaped_portable(&text, braces, &mut got);
                 assert_eq!(got, format!("kept {want}"), "{text:?}");
             }
             let listed = format_list([text.as_str(), "b"]);
