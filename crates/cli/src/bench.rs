@@ -66,8 +66,8 @@ pub(crate) enum Work {
     /// Sends with a callback, all in flight at once.
     Callback(usize),
     /// One sync send of a payload of this many bytes that comes back as
-    /// the result; `true`: heavy in Tcl special characters.
-    Payload(usize, bool),
+    /// the result.
+    Payload(usize, Content),
     /// This many clients at once, each doing this many sync round trips.
     Concurrent(usize, usize),
 }
@@ -78,11 +78,7 @@ impl Work {
             Work::Sync(n) => format!("sync round trips ({n})"),
             Work::Async(n) => format!("async burst ({n})"),
             Work::Callback(n) => format!("callbacks ({n})"),
-            Work::Payload(b, s) => format!(
-                "{} payload {}",
-                size_text(b),
-                if s { "special" } else { "plain" }
-            ),
+            Work::Payload(b, c) => format!("{} payload {}", size_text(b), c.name()),
             Work::Concurrent(c, n) => format!("{c} clients × {n}"),
         }
     }
@@ -105,14 +101,38 @@ fn size_text(bytes: usize) -> String {
     }
 }
 
-/// A payload of `size` bytes: `x`s, or a mix of every character Tcl treats
-/// specially (so list quoting has to escape, and framing must count braces).
-pub(crate) fn payload(size: usize, special: bool) -> String {
-    if !special {
-        return "x".repeat(size);
+/// What a payload is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// `x`s.
+    Plain,
+    /// A mix of every character Tcl treats specially (framing must count
+    /// braces), still brace-quotable.
+    Special,
+    /// The same after an unbalanced `}`: list quoting must backslash-escape
+    /// about one byte in two (the codec's worst case).
+    Escaped,
+}
+
+impl Content {
+    fn name(self) -> &'static str {
+        match self {
+            Content::Plain => "plain",
+            Content::Special => "special",
+            Content::Escaped => "escaped",
+        }
     }
+}
+
+/// A payload of `size` bytes made of `content`.
+pub(crate) fn payload(size: usize, content: Content) -> String {
     let unit = "{a} [b] $c \"d\" \\e ; f\n";
-    let mut s = unit.repeat(size / unit.len() + 1);
+    let mut s = match content {
+        Content::Plain => return "x".repeat(size),
+        Content::Special => String::new(),
+        Content::Escaped => "}".to_string(),
+    };
+    s.push_str(&unit.repeat(size / unit.len() + 1));
     s.truncate(size);
     s
 }
@@ -202,9 +222,10 @@ pub(crate) fn run(args: Args) -> Outcome {
             Work::Sync(200),
             Work::Async(500),
             Work::Callback(200),
-            Work::Payload(64 << 10, false),
-            Work::Payload(64 << 10, true),
-            Work::Payload(1 << 20, false),
+            Work::Payload(64 << 10, Content::Plain),
+            Work::Payload(64 << 10, Content::Special),
+            Work::Payload(64 << 10, Content::Escaped),
+            Work::Payload(1 << 20, Content::Plain),
             Work::Concurrent(4, 50),
         ]
     } else {
@@ -212,12 +233,14 @@ pub(crate) fn run(args: Args) -> Outcome {
             Work::Sync(20_000),
             Work::Async(20_000),
             Work::Callback(20_000),
-            Work::Payload(1 << 20, false),
-            Work::Payload(1 << 20, true),
-            Work::Payload(10 << 20, false),
-            Work::Payload(10 << 20, true),
-            Work::Payload(50 << 20, false),
-            Work::Payload(50 << 20, true),
+            Work::Payload(1 << 20, Content::Plain),
+            Work::Payload(1 << 20, Content::Special),
+            Work::Payload(1 << 20, Content::Escaped),
+            Work::Payload(10 << 20, Content::Plain),
+            Work::Payload(10 << 20, Content::Special),
+            Work::Payload(50 << 20, Content::Plain),
+            Work::Payload(50 << 20, Content::Special),
+            Work::Payload(50 << 20, Content::Escaped),
             Work::Concurrent(16, 1_000),
         ]
     };
@@ -466,8 +489,7 @@ impl Env<'_> {
             Work::Sync(n) => ("sync", n, 0, 1),
             Work::Async(n) => ("async", n, 0, 1),
             Work::Callback(n) => ("callback", n, 0, 1),
-            Work::Payload(b, false) => ("plain", 1, b, 1),
-            Work::Payload(b, true) => ("special", 1, b, 1),
+            Work::Payload(b, c) => (c.name(), 1, b, 1),
             Work::Concurrent(c, n) => ("concurrent", n, 0, c),
         };
         let args = [
@@ -553,8 +575,8 @@ async fn rust_work(id: Id, work: Work) -> Result<f64, String> {
             }
             all.notified().await;
         }
-        Work::Payload(size, special) => {
-            let p = payload(size, special);
+        Work::Payload(size, content) => {
+            let p = payload(size, content);
             let start = Instant::now();
             let got = client
                 .send(id.clone(), Script::command(["set", "::p", p.as_str()]))
@@ -623,10 +645,11 @@ vwait forever
 const CLIENT_TCL: &str = r#"
 package require comm $::want
 lassign $argv id work n size
-proc payload {size special} {
-    if {!$special} { return [string repeat x $size] }
+proc payload {size content} {
+    if {$content eq "plain"} { return [string repeat x $size] }
     set unit "{a} \[b\] \$c \"d\" \\e ; f\n"
-    return [string range [string repeat $unit [expr {$size / [string length $unit] + 1}]] 0 [expr {$size - 1}]]
+    set lead [expr {$content eq "escaped" ? "\}" : ""}]
+    return [string range $lead[string repeat $unit [expr {$size / [string length $unit] + 1}]] 0 [expr {$size - 1}]]
 }
 proc cb {args} { if {[incr ::done] == $::n} { set ::fin 1 } }
 switch -- $work {
@@ -649,8 +672,8 @@ switch -- $work {
         for {set i 0} {$i < $n} {incr i} { ::comm::comm send -command cb $id {set a 1} }
         vwait ::fin
     }
-    plain - special {
-        set p [payload $size [expr {$work eq "special"}]]
+    plain - special - escaped {
+        set p [payload $size $work]
         ::comm::comm send $id {set a 1}
         set t [clock microseconds]
         set r [::comm::comm send $id [list set ::p $p]]
