@@ -49,6 +49,15 @@ pub(crate) struct Args {
     /// (comma-separated, e.g. `plain TCP,tcllib → Rust`).
     #[arg(long, value_name = "TEXT", value_delimiter = ',')]
     columns: Vec<String>,
+
+    /// Internal (the idle-clients row): hold this many idle connections
+    /// to the server with this id until stdin closes.
+    #[arg(long, value_name = "ID", hide = true)]
+    idle_helper: Option<String>,
+
+    /// Internal: how many connections `--idle-helper` holds.
+    #[arg(long, value_name = "N", hide = true, default_value_t = 0)]
+    idle_count: usize,
 }
 
 /// Whether `name` is selected by `wanted` (everything when it is empty).
@@ -70,6 +79,16 @@ pub(crate) enum Work {
     Payload(usize, Content),
     /// This many clients at once, each doing this many sync round trips.
     Concurrent(usize, usize),
+    /// Peak memory (resident) of the processes of a pair while a payload
+    /// of this many bytes makes its round trip.
+    PeakMemory(usize, Content),
+    /// This many idle connected clients on a Rust server: its memory per
+    /// connection, its CPU time while they idle, and the sync rate of one
+    /// active client with and without them.
+    Idle(usize),
+    /// One client sending to this many servers at once, this many sync
+    /// sends to each (`true`: each send by a `tclcomm send` process).
+    FanOut(usize, usize, bool),
 }
 
 impl Work {
@@ -80,6 +99,10 @@ impl Work {
             Work::Callback(n) => format!("callbacks ({n})"),
             Work::Payload(b, c) => format!("{} payload {}", size_text(b), c.name()),
             Work::Concurrent(c, n) => format!("{c} clients × {n}"),
+            Work::PeakMemory(b, c) => format!("peak memory, {} payload {}", size_text(b), c.name()),
+            Work::Idle(n) => format!("{n} idle clients"),
+            Work::FanOut(servers, n, false) => format!("fan-out to {servers} servers × {n}"),
+            Work::FanOut(servers, _, true) => format!("fan-out, CLI, to {servers} servers"),
         }
     }
 
@@ -88,7 +111,8 @@ impl Work {
         match *self {
             Work::Sync(n) | Work::Async(n) | Work::Callback(n) => Some(n),
             Work::Concurrent(c, n) => Some(c * n),
-            Work::Payload(..) => None,
+            Work::FanOut(servers, n, _) => Some(servers * n),
+            Work::Payload(..) | Work::PeakMemory(..) | Work::Idle(_) => None,
         }
     }
 }
@@ -187,6 +211,8 @@ enum Cell {
     Skipped(String),
     /// Failed or timed out.
     Failed(String),
+    /// A figure that is not a time (memory, several measures).
+    Text(String),
 }
 
 /// Rounds per cell for the message workloads (see [`Env::measure`]).
@@ -217,6 +243,10 @@ pub(crate) fn run(args: Args) -> Outcome {
     if let Some(mb) = args.transfer {
         return crate::transfer::bench(mb);
     }
+    if let Some(id) = &args.idle_helper {
+        return idle_helper(id, args.idle_count)
+            .map_err(|e| Failure::local(format!("tclcomm bench --idle-helper: {e}")));
+    }
     let mut works: Vec<Work> = if args.quick {
         vec![
             Work::Sync(200),
@@ -227,6 +257,10 @@ pub(crate) fn run(args: Args) -> Outcome {
             Work::Payload(64 << 10, Content::Escaped),
             Work::Payload(1 << 20, Content::Plain),
             Work::Concurrent(4, 50),
+            Work::PeakMemory(1 << 20, Content::Escaped),
+            Work::Idle(500),
+            Work::FanOut(10, 10, false),
+            Work::FanOut(10, 1, true),
         ]
     } else {
         vec![
@@ -242,6 +276,11 @@ pub(crate) fn run(args: Args) -> Outcome {
             Work::Payload(50 << 20, Content::Special),
             Work::Payload(50 << 20, Content::Escaped),
             Work::Concurrent(16, 1_000),
+            Work::PeakMemory(50 << 20, Content::Plain),
+            Work::PeakMemory(50 << 20, Content::Escaped),
+            Work::Idle(10_000),
+            Work::FanOut(100, 100, false),
+            Work::FanOut(100, 1, true),
         ]
     };
     works.retain(|w| selected(&args.rows, &w.label()));
@@ -367,7 +406,11 @@ impl Env<'_> {
     fn measure(&self, col: Column, work: Work) -> Cell {
         let rounds = match work {
             Work::Sync(_) | Work::Async(_) | Work::Callback(_) => ROUNDS,
-            Work::Payload(..) | Work::Concurrent(..) => 1,
+            Work::Payload(..)
+            | Work::Concurrent(..)
+            | Work::PeakMemory(..)
+            | Work::Idle(_)
+            | Work::FanOut(..) => 1,
         };
         let mut best = self.measure_once(col, work);
         for _ in 1..rounds {
@@ -381,6 +424,26 @@ impl Env<'_> {
     }
 
     fn measure_once(&self, col: Column, work: Work) -> Cell {
+        match work {
+            Work::Idle(n) => {
+                return if col == Column::Pair(Side::Rust, Side::Rust) {
+                    self.idle(n).map(Cell::Text).unwrap_or_else(Cell::Failed)
+                } else {
+                    Cell::Skipped("-".into())
+                };
+            }
+            Work::FanOut(servers, n, cli) => {
+                return if col == Column::Pair(Side::Rust, Side::Rust) {
+                    self.fan_out(servers, n, cli)
+                        .map(Cell::Secs)
+                        .unwrap_or_else(Cell::Failed)
+                } else {
+                    Cell::Skipped("-".into())
+                };
+            }
+            Work::PeakMemory(..) if col == Column::Tcp => return Cell::Skipped("-".into()),
+            _ => {}
+        }
         let (client, server) = match col {
             Column::Tcp => {
                 return match tcp::run(work, self.bounds.run) {
@@ -398,24 +461,42 @@ impl Env<'_> {
                 return Cell::Skipped("no libcomm.so".into());
             }
         }
-        if let Work::Payload(size, _) = work
+        if let Work::Payload(size, _) | Work::PeakMemory(size, _) = work
             && (client == Side::Tcllib || server == Side::Tcllib)
             && size > (1 << 20)
         {
             return Cell::Skipped("skipped: >60 s".into());
+        }
+        let rust_side = client == Side::Rust || server == Side::Rust;
+        if rust_side && matches!(work, Work::PeakMemory(..)) {
+            // The peak is this process's from now on (Linux: "5" resets
+            // the high-water mark to the current resident size).
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
         }
         let server = match self.server(server) {
             Ok(s) => s,
             Err(e) => return Cell::Failed(e),
         };
         let r = match client {
-            Side::Rust => self.rust_client(&server.id, work),
+            Side::Rust => self.rust_client(&server.id, work).map(|s| (s, 0)),
             tcl => self.tcl_client(tcl, &server.id, work),
         };
+        let server_peak = server.tcl.as_ref().map_or(0, |p| peak_kb(p.child.id()));
         drop(server);
-        match r {
-            Ok(s) => Cell::Secs(s),
-            Err(e) => Cell::Failed(e),
+        match (r, work) {
+            (Ok((_, client_peak)), Work::PeakMemory(..)) => {
+                let own = if rust_side {
+                    peak_kb(std::process::id())
+                } else {
+                    0
+                };
+                Cell::Text(format!(
+                    "{:.0} MB",
+                    (own + server_peak + client_peak) as f64 / 1024.0
+                ))
+            }
+            (Ok((s, _)), _) => Cell::Secs(s),
+            (Err(e), _) => Cell::Failed(e),
         }
     }
 
@@ -461,7 +542,7 @@ impl Env<'_> {
                 Ok(Server {
                     id: ch.self_id().to_string(),
                     rust: Some(ch),
-                    _tcl: None,
+                    tcl: None,
                 })
             }
             tcl => {
@@ -470,7 +551,7 @@ impl Env<'_> {
                 Ok(Server {
                     id,
                     rust: None,
-                    _tcl: Some(p),
+                    tcl: Some(p),
                 })
             }
         }
@@ -484,13 +565,16 @@ impl Env<'_> {
         }
     }
 
-    fn tcl_client(&self, side: Side, id: &str, work: Work) -> Result<f64, String> {
+    /// Runs `work` from tclsh processes: the seconds it took, and (for
+    /// one process) its peak resident size in KiB.
+    fn tcl_client(&self, side: Side, id: &str, work: Work) -> Result<(f64, u64), String> {
         let (name, n, size, clients) = match work {
             Work::Sync(n) => ("sync", n, 0, 1),
             Work::Async(n) => ("async", n, 0, 1),
             Work::Callback(n) => ("callback", n, 0, 1),
-            Work::Payload(b, c) => (c.name(), 1, b, 1),
+            Work::Payload(b, c) | Work::PeakMemory(b, c) => (c.name(), 1, b, 1),
             Work::Concurrent(c, n) => ("concurrent", n, 0, c),
+            Work::Idle(_) | Work::FanOut(..) => return Err("not a Tcl workload".into()),
         };
         let args = [
             id.to_string(),
@@ -501,8 +585,13 @@ impl Env<'_> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         if clients == 1 {
             let mut p = TclProc::spawn(self.tcl_env(side), CLIENT_TCL, &args, self.bounds.run)?;
-            let secs = p.line_with("RESULT ")?;
-            return secs.parse().map_err(|_| format!("bad result {secs:?}"));
+            let line = p.line_with("RESULT ")?;
+            let mut words = line.split_whitespace();
+            let secs = words.next().and_then(|w| w.parse().ok());
+            let peak = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+            return secs
+                .map(|s| (s, peak))
+                .ok_or_else(|| format!("bad result {line:?}"));
         }
         let mut procs = Vec::new();
         for _ in 0..clients {
@@ -523,7 +612,7 @@ impl Env<'_> {
         for p in &mut procs {
             p.line_with("RESULT ")?;
         }
-        Ok(start.elapsed().as_secs_f64())
+        Ok((start.elapsed().as_secs_f64(), 0))
     }
 
     fn rust_client(&self, id: &str, work: Work) -> Result<f64, String> {
@@ -575,7 +664,7 @@ async fn rust_work(id: Id, work: Work) -> Result<f64, String> {
             }
             all.notified().await;
         }
-        Work::Payload(size, content) => {
+        Work::Payload(size, content) | Work::PeakMemory(size, content) => {
             let p = payload(size, content);
             let start = Instant::now();
             let got = client
@@ -614,16 +703,227 @@ async fn rust_work(id: Id, work: Work) -> Result<f64, String> {
             }
             return Ok(start.elapsed().as_secs_f64());
         }
+        Work::Idle(_) | Work::FanOut(..) => return Err("not a pair workload".into()),
     }
     Ok(start.elapsed().as_secs_f64())
+}
+
+/// Peak resident size (`VmHWM`) of process `pid` in KiB, or 0 where
+/// /proc does not tell.
+fn peak_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:")
+}
+
+/// A KiB figure of /proc/PID/status, or 0.
+fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) this process has used so far.
+fn own_cpu() -> Duration {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks (100 a second
+    // on Linux), after the command name in parentheses.
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            Some(f.iter().sum::<u64>())
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Raises this process's soft limit of open files to `want` (at most the
+/// hard limit), with util-linux's `prlimit` on our own pid.
+fn raise_nofile(want: usize) -> Result<(), String> {
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(4)?.parse::<usize>().ok()
+        })
+        .unwrap_or(want);
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={}:", want.min(hard)))
+        .status()
+        .map_err(|e| format!("prlimit: {e}"))?;
+    if !status.success() {
+        return Err(format!("prlimit failed: {status}"));
+    }
+    if want > hard {
+        return Err(format!("{want} descriptors wanted, hard limit {hard}"));
+    }
+    Ok(())
+}
+
+/// The idle clients (run as a child process, so that the server's memory
+/// is measured alone): `n` plain connections that make comm's handshake
+/// offer and then say nothing until stdin closes.
+fn idle_helper(id: &str, n: usize) -> Result<(), String> {
+    raise_nofile(n + 64)?;
+    let port: u16 = Id::from_text(id)
+        .port_number()
+        .ok_or_else(|| format!("no port in {id:?}"))?;
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        // Distinct ids (the server keys peers by id); never dialled back.
+        s.write_all(&tclcomm_wire::handshake::client_offer(&(i + 1).to_string()))
+            .map_err(|e| e.to_string())?;
+        conns.push(s);
+    }
+    let mut out = std::io::stdout();
+    writeln!(out, "READY")
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    Ok(())
+}
+
+impl Env<'_> {
+    /// The idle-clients row: `n` idle connections held by a child process
+    /// on a Rust server in this process.
+    fn idle(&self, n: usize) -> Result<String, String> {
+        const ACTIVE: usize = 5_000;
+        let server = self.server(Side::Rust)?;
+        let ch = server.rust.clone().ok_or("no Rust server")?;
+        raise_nofile(n + 1_000)?;
+        let without = self.rust_client(&server.id, Work::Sync(ACTIVE))?;
+        let rss0 = status_kb(std::process::id(), "VmRSS:");
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut helper = Command::new(exe)
+            .args(["bench", "--idle-helper", &server.id, "--idle-count"])
+            .arg(n.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let result = (|| {
+            let out = helper.stdout.take().ok_or("no stdout")?;
+            let mut line = String::new();
+            BufReader::new(out)
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
+            if line.trim() != "READY" {
+                return Err("the idle clients did not connect".to_string());
+            }
+            // Until the server has taken every connection's handshake.
+            let deadline = Instant::now() + self.bounds.run;
+            while ch.interps().len() < n {
+                if Instant::now() > deadline {
+                    return Err(format!("{} of {n} connected", ch.interps().len()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let rss1 = status_kb(std::process::id(), "VmRSS:");
+            // The idle window: nothing but the idle connections.
+            let cpu0 = own_cpu();
+            std::thread::sleep(Duration::from_secs(2));
+            let idle_cpu = own_cpu().saturating_sub(cpu0);
+            let with = self.rust_client(&server.id, Work::Sync(ACTIVE))?;
+            Ok(format!(
+                "{:.1} KiB/conn; CPU idle {} ms in 2 s; sync {} (alone {})",
+                rss1.saturating_sub(rss0) as f64 / n as f64,
+                idle_cpu.as_millis(),
+                rate_text(ACTIVE as f64 / with),
+                rate_text(ACTIVE as f64 / without),
+            ))
+        })();
+        let _ = helper.kill();
+        let _ = helper.wait();
+        result
+    }
+
+    /// The fan-out rows: one client, `servers` Rust servers, `n` sync
+    /// sends to each, all servers at once; or (`cli`) one `tclcomm send`
+    /// process per server, all at once.
+    fn fan_out(&self, servers: usize, n: usize, cli: bool) -> Result<f64, String> {
+        raise_nofile(4 * servers + 1_000)?;
+        let all = (0..servers)
+            .map(|_| self.server(Side::Rust))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = all.iter().map(|s| s.id.clone()).collect();
+        if cli {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            let mut procs = Vec::new();
+            for id in &ids {
+                procs.push(
+                    Command::new(&exe)
+                        .args(["send", id, "set", "a", "1"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            let mut failed = 0;
+            for mut p in procs {
+                if !p.wait().is_ok_and(|s| s.success()) {
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                return Err(format!("{failed} sends failed"));
+            }
+            return Ok(start.elapsed().as_secs_f64());
+        }
+        let limit = self.bounds.run;
+        self.rt.block_on(async move {
+            let e = |e: tclcomm::Error| e.to_string();
+            let work = async {
+                let client = Channel::new(Config::new()).await.map_err(e)?;
+                for id in &ids {
+                    client.connect(Id::from_text(id)).await.map_err(e)?;
+                }
+                let start = Instant::now();
+                let mut tasks = tokio::task::JoinSet::new();
+                for id in ids {
+                    let c = client.clone();
+                    tasks.spawn(async move {
+                        let id = Id::from_text(&id);
+                        for _ in 0..n {
+                            c.send(id.clone(), "set a 1").await?;
+                        }
+                        Ok::<(), tclcomm::Error>(())
+                    });
+                }
+                while let Some(t) = tasks.join_next().await {
+                    t.map_err(|j| j.to_string())?.map_err(e)?;
+                }
+                let secs = start.elapsed().as_secs_f64();
+                client.destroy();
+                Ok(secs)
+            };
+            tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or_else(|_| Err(format!("timeout after {limit:?}")))
+        })
+    }
 }
 
 /// A benchmark server; stopped on drop.
 struct Server {
     id: String,
     rust: Option<Channel>,
-    /// Held for its `Drop`, which kills the process.
-    _tcl: Option<TclProc>,
+    /// The tclsh running it (killed on drop).
+    tcl: Option<TclProc>,
 }
 
 impl Drop for Server {
@@ -688,7 +988,14 @@ switch -- $work {
         for {set i 0} {$i < $n} {incr i} { ::comm::comm send $id {set a 1} }
     }
 }
-puts "RESULT [expr {([clock microseconds] - $t) / 1e6}]"
+set secs [expr {([clock microseconds] - $t) / 1e6}]
+set peak 0
+catch {
+    set f [open /proc/self/status]
+    regexp {VmHWM:\s+(\d+)} [read $f] -> peak
+    close $f
+}
+puts "RESULT $secs $peak"
 flush stdout
 "#;
 
@@ -821,6 +1128,7 @@ fn cell_text(cell: &Cell, work: &Work) -> String {
         },
         Cell::Skipped(why) => why.clone(),
         Cell::Failed(why) => format!("failed: {why}"),
+        Cell::Text(t) => t.clone(),
     }
 }
 
