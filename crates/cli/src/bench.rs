@@ -501,6 +501,11 @@ impl Env<'_> {
     }
 
     fn server(&self, side: Side) -> Result<Server, String> {
+        self.server_with(side, |c| c)
+    }
+
+    /// [`Env::server`], with `config` adjusting a Rust server's settings.
+    fn server_with(&self, side: Side, config: impl FnOnce(Config) -> Config) -> Result<Server, String> {
         match side {
             Side::Rust => {
                 let store: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -537,7 +542,7 @@ impl Env<'_> {
                 });
                 let ch = self
                     .rt
-                    .block_on(Channel::new(Config::listening().evaluator(d)))
+                    .block_on(Channel::new(config(Config::listening().evaluator(d))))
                     .map_err(|e| e.to_string())?;
                 Ok(Server {
                     id: ch.self_id().to_string(),
@@ -800,7 +805,12 @@ impl Env<'_> {
     /// on a Rust server in this process.
     fn idle(&self, n: usize) -> Result<String, String> {
         const ACTIVE: usize = 5_000;
-        let server = self.server(Side::Rust)?;
+        // Room for them all (the default cap is 1024 incoming connections).
+        let server = self.server_with(Side::Rust, |c| {
+            let mut limits = c.limits.clone();
+            limits.max_connections = n + 100;
+            c.limits(limits)
+        })?;
         let ch = server.rust.clone().ok_or("no Rust server")?;
         raise_nofile(n + 1_000)?;
         let without = self.rust_client(&server.id, Work::Sync(ACTIVE))?;
