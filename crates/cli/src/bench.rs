@@ -505,7 +505,11 @@ impl Env<'_> {
     }
 
     /// [`Env::server`], with `config` adjusting a Rust server's settings.
-    fn server_with(&self, side: Side, config: impl FnOnce(Config) -> Config) -> Result<Server, String> {
+    fn server_with(
+        &self,
+        side: Side,
+        config: impl FnOnce(Config) -> Config,
+    ) -> Result<Server, String> {
         match side {
             Side::Rust => {
                 let store: Arc<Mutex<HashMap<String, String>>> = Arc::default();
