@@ -70,6 +70,9 @@ fn selected(wanted: &[String], name: &str) -> bool {
 pub(crate) enum Work {
     /// Sequential synchronous round trips of a tiny script.
     Sync(usize),
+    /// The same from a thread of its own through the blocking facade
+    /// (`tclcomm::blocking`), against plain TCP and a Rust server.
+    SyncBlocking(usize),
     /// A burst of async sends, then one sync send to see them all done.
     Async(usize),
     /// Sends with a callback, all in flight at once.
@@ -95,6 +98,7 @@ impl Work {
     fn label(&self) -> String {
         match *self {
             Work::Sync(n) => format!("sync round trips ({n})"),
+            Work::SyncBlocking(n) => format!("sync, blocking facade ({n})"),
             Work::Async(n) => format!("async burst ({n})"),
             Work::Callback(n) => format!("callbacks ({n})"),
             Work::Payload(b, c) => format!("{} payload {}", size_text(b), c.name()),
@@ -109,7 +113,7 @@ impl Work {
     /// Operations per run (for rates), or `None` for payloads (timed).
     fn ops(&self) -> Option<usize> {
         match *self {
-            Work::Sync(n) | Work::Async(n) | Work::Callback(n) => Some(n),
+            Work::Sync(n) | Work::SyncBlocking(n) | Work::Async(n) | Work::Callback(n) => Some(n),
             Work::Concurrent(c, n) => Some(c * n),
             Work::FanOut(servers, n, _) => Some(servers * n),
             Work::Payload(..) | Work::PeakMemory(..) | Work::Idle(_) => None,
@@ -250,6 +254,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let mut works: Vec<Work> = if args.quick {
         vec![
             Work::Sync(200),
+            Work::SyncBlocking(200),
             Work::Async(500),
             Work::Callback(200),
             Work::Payload(64 << 10, Content::Plain),
@@ -265,6 +270,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     } else {
         vec![
             Work::Sync(20_000),
+            Work::SyncBlocking(20_000),
             Work::Async(20_000),
             Work::Callback(20_000),
             Work::Payload(1 << 20, Content::Plain),
@@ -405,7 +411,7 @@ impl Env<'_> {
     /// payloads and the concurrent clients; the same for every column.
     fn measure(&self, col: Column, work: Work) -> Cell {
         let rounds = match work {
-            Work::Sync(_) | Work::Async(_) | Work::Callback(_) => ROUNDS,
+            Work::Sync(_) | Work::SyncBlocking(_) | Work::Async(_) | Work::Callback(_) => ROUNDS,
             Work::Payload(..)
             | Work::Concurrent(..)
             | Work::PeakMemory(..)
@@ -442,6 +448,18 @@ impl Env<'_> {
                 };
             }
             Work::PeakMemory(..) if col == Column::Tcp => return Cell::Skipped("-".into()),
+            Work::SyncBlocking(n) => {
+                return match col {
+                    Column::Tcp => tcp::run(Work::Sync(n), self.bounds.run)
+                        .map(Cell::Secs)
+                        .unwrap_or_else(Cell::Failed),
+                    Column::Pair(Side::Rust, Side::Rust) => self
+                        .blocking_sync(n)
+                        .map(Cell::Secs)
+                        .unwrap_or_else(Cell::Failed),
+                    _ => Cell::Skipped("-".into()),
+                };
+            }
             _ => {}
         }
         let (client, server) = match col {
@@ -583,6 +601,7 @@ impl Env<'_> {
             Work::Callback(n) => ("callback", n, 0, 1),
             Work::Payload(b, c) | Work::PeakMemory(b, c) => (c.name(), 1, b, 1),
             Work::Concurrent(c, n) => ("concurrent", n, 0, c),
+            Work::SyncBlocking(n) => ("sync", n, 0, 1),
             Work::Idle(_) | Work::FanOut(..) => return Err("not a Tcl workload".into()),
         };
         let args = [
@@ -712,7 +731,9 @@ async fn rust_work(id: Id, work: Work) -> Result<f64, String> {
             }
             return Ok(start.elapsed().as_secs_f64());
         }
-        Work::Idle(_) | Work::FanOut(..) => return Err("not a pair workload".into()),
+        Work::SyncBlocking(_) | Work::Idle(_) | Work::FanOut(..) => {
+            return Err("not a pair workload".into());
+        }
     }
     Ok(start.elapsed().as_secs_f64())
 }
@@ -870,6 +891,24 @@ impl Env<'_> {
         let _ = helper.kill();
         let _ = helper.wait();
         result
+    }
+
+    /// The blocking-facade row: `n` sync sends from this thread through
+    /// `tclcomm::blocking` (its own runtime) to a Rust server.
+    fn blocking_sync(&self, n: usize) -> Result<f64, String> {
+        let server = self.server(Side::Rust)?;
+        let e = |e: tclcomm::Error| e.to_string();
+        let client = tclcomm::blocking::Channel::new(Config::new()).map_err(e)?;
+        let id = Id::from_text(&server.id);
+        client.connect(id.clone()).map_err(e)?;
+        client.send(id.clone(), "set a 1").map_err(e)?;
+        let start = Instant::now();
+        for _ in 0..n {
+            client.send(id.clone(), "set a 1").map_err(e)?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        client.as_async().destroy();
+        Ok(secs)
     }
 
     /// The fan-out rows: one client, `servers` Rust servers, `n` sync

@@ -158,6 +158,11 @@ fn inner(work: Work, limit: Duration) -> std::io::Result<f64> {
             return Ok(start.elapsed().as_secs_f64());
         }
         Work::Concurrent(..) => unreachable!("handled above"),
+        Work::SyncBlocking(n) => {
+            for _ in 0..n {
+                ping(&mut s, &mut r, REQUEST, &mut line)?;
+            }
+        }
         Work::PeakMemory(..) | Work::Idle(_) | Work::FanOut(..) => {
             return Err(std::io::Error::other("not a plain TCP workload"));
         }
