@@ -777,15 +777,20 @@ fn own_cpu() -> Duration {
 }
 
 /// Raises this process's soft limit of open files to `want` (at most the
-/// hard limit), with util-linux's `prlimit` on our own pid.
+/// hard limit; never lowers it), with util-linux's `prlimit` on our own
+/// pid.
 fn raise_nofile(want: usize) -> Result<(), String> {
-    let hard = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|s| {
+    let limit = |field: usize| {
+        std::fs::read_to_string("/proc/self/limits").ok().and_then(|s| {
             let line = s.lines().find(|l| l.starts_with("Max open files"))?;
-            line.split_whitespace().nth(4)?.parse::<usize>().ok()
+            line.split_whitespace().nth(field)?.parse::<usize>().ok()
         })
-        .unwrap_or(want);
+    };
+    // Never lowered: descriptors of an earlier row may still be closing.
+    if limit(3).is_some_and(|soft| soft >= want) {
+        return Ok(());
+    }
+    let hard = limit(4).unwrap_or(want);
     let status = Command::new("prlimit")
         .arg(format!("--pid={}", std::process::id()))
         .arg(format!("--nofile={}:", want.min(hard)))
