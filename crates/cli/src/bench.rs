@@ -781,10 +781,12 @@ fn own_cpu() -> Duration {
 /// pid.
 fn raise_nofile(want: usize) -> Result<(), String> {
     let limit = |field: usize| {
-        std::fs::read_to_string("/proc/self/limits").ok().and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("Max open files"))?;
-            line.split_whitespace().nth(field)?.parse::<usize>().ok()
-        })
+        std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+                line.split_whitespace().nth(field)?.parse::<usize>().ok()
+            })
     };
     // Never lowered: descriptors of an earlier row may still be closing.
     if limit(3).is_some_and(|soft| soft >= want) {
