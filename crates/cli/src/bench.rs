@@ -39,6 +39,30 @@ pub(crate) struct Args {
     /// transmit/receive) against a plain TCP copy, and peak memory.
     #[arg(long, value_name = "MB")]
     transfer: Option<u64>,
+
+    /// Only the workloads whose label contains one of these texts
+    /// (comma-separated, e.g. `sync,callbacks`): to look at a few cells.
+    #[arg(long, value_name = "TEXT", value_delimiter = ',')]
+    rows: Vec<String>,
+
+    /// Only the columns whose name contains one of these texts
+    /// (comma-separated, e.g. `plain TCP,tcllib → Rust`).
+    #[arg(long, value_name = "TEXT", value_delimiter = ',')]
+    columns: Vec<String>,
+
+    /// Internal (the idle-clients row): hold this many idle connections
+    /// to the server with this id until stdin closes.
+    #[arg(long, value_name = "ID", hide = true)]
+    idle_helper: Option<String>,
+
+    /// Internal: how many connections `--idle-helper` holds.
+    #[arg(long, value_name = "N", hide = true, default_value_t = 0)]
+    idle_count: usize,
+}
+
+/// Whether `name` is selected by `wanted` (everything when it is empty).
+fn selected(wanted: &[String], name: &str) -> bool {
+    wanted.is_empty() || wanted.iter().any(|w| name.contains(w.as_str()))
 }
 
 /// One workload, with its size.
@@ -46,38 +70,53 @@ pub(crate) struct Args {
 pub(crate) enum Work {
     /// Sequential synchronous round trips of a tiny script.
     Sync(usize),
+    /// The same from a thread of its own through the blocking facade
+    /// (`tclcomm::blocking`), against plain TCP and a Rust server.
+    SyncBlocking(usize),
     /// A burst of async sends, then one sync send to see them all done.
     Async(usize),
     /// Sends with a callback, all in flight at once.
     Callback(usize),
     /// One sync send of a payload of this many bytes that comes back as
-    /// the result; `true`: heavy in Tcl special characters.
-    Payload(usize, bool),
+    /// the result.
+    Payload(usize, Content),
     /// This many clients at once, each doing this many sync round trips.
     Concurrent(usize, usize),
+    /// Peak memory (resident) of the processes of a pair while a payload
+    /// of this many bytes makes its round trip.
+    PeakMemory(usize, Content),
+    /// This many idle connected clients on a Rust server: its memory per
+    /// connection, its CPU time while they idle, and the sync rate of one
+    /// active client with and without them.
+    Idle(usize),
+    /// One client sending to this many servers at once, this many sync
+    /// sends to each (`true`: each send by a `tclcomm send` process).
+    FanOut(usize, usize, bool),
 }
 
 impl Work {
     fn label(&self) -> String {
         match *self {
             Work::Sync(n) => format!("sync round trips ({n})"),
+            Work::SyncBlocking(n) => format!("sync, blocking facade ({n})"),
             Work::Async(n) => format!("async burst ({n})"),
             Work::Callback(n) => format!("callbacks ({n})"),
-            Work::Payload(b, s) => format!(
-                "{} payload {}",
-                size_text(b),
-                if s { "special" } else { "plain" }
-            ),
+            Work::Payload(b, c) => format!("{} payload {}", size_text(b), c.name()),
             Work::Concurrent(c, n) => format!("{c} clients × {n}"),
+            Work::PeakMemory(b, c) => format!("peak memory, {} payload {}", size_text(b), c.name()),
+            Work::Idle(n) => format!("{n} idle clients"),
+            Work::FanOut(servers, n, false) => format!("fan-out to {servers} servers × {n}"),
+            Work::FanOut(servers, _, true) => format!("fan-out, CLI, to {servers} servers"),
         }
     }
 
     /// Operations per run (for rates), or `None` for payloads (timed).
     fn ops(&self) -> Option<usize> {
         match *self {
-            Work::Sync(n) | Work::Async(n) | Work::Callback(n) => Some(n),
+            Work::Sync(n) | Work::SyncBlocking(n) | Work::Async(n) | Work::Callback(n) => Some(n),
             Work::Concurrent(c, n) => Some(c * n),
-            Work::Payload(..) => None,
+            Work::FanOut(servers, n, _) => Some(servers * n),
+            Work::Payload(..) | Work::PeakMemory(..) | Work::Idle(_) => None,
         }
     }
 }
@@ -90,14 +129,38 @@ fn size_text(bytes: usize) -> String {
     }
 }
 
-/// A payload of `size` bytes: `x`s, or a mix of every character Tcl treats
-/// specially (so list quoting has to escape, and framing must count braces).
-pub(crate) fn payload(size: usize, special: bool) -> String {
-    if !special {
-        return "x".repeat(size);
+/// What a payload is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// `x`s.
+    Plain,
+    /// A mix of every character Tcl treats specially (framing must count
+    /// braces), still brace-quotable.
+    Special,
+    /// The same after an unbalanced `}`: list quoting must backslash-escape
+    /// about one byte in two (the codec's worst case).
+    Escaped,
+}
+
+impl Content {
+    fn name(self) -> &'static str {
+        match self {
+            Content::Plain => "plain",
+            Content::Special => "special",
+            Content::Escaped => "escaped",
+        }
     }
+}
+
+/// A payload of `size` bytes made of `content`.
+pub(crate) fn payload(size: usize, content: Content) -> String {
     let unit = "{a} [b] $c \"d\" \\e ; f\n";
-    let mut s = unit.repeat(size / unit.len() + 1);
+    let mut s = match content {
+        Content::Plain => return "x".repeat(size),
+        Content::Special => String::new(),
+        Content::Escaped => "}".to_string(),
+    };
+    s.push_str(&unit.repeat(size / unit.len() + 1));
     s.truncate(size);
     s
 }
@@ -152,6 +215,8 @@ enum Cell {
     Skipped(String),
     /// Failed or timed out.
     Failed(String),
+    /// A figure that is not a time (memory, several measures).
+    Text(String),
 }
 
 /// Rounds per cell for the message workloads (see [`Env::measure`]).
@@ -182,30 +247,49 @@ pub(crate) fn run(args: Args) -> Outcome {
     if let Some(mb) = args.transfer {
         return crate::transfer::bench(mb);
     }
-    let works: Vec<Work> = if args.quick {
+    if let Some(id) = &args.idle_helper {
+        return idle_helper(id, args.idle_count)
+            .map_err(|e| Failure::local(format!("tclcomm bench --idle-helper: {e}")));
+    }
+    let mut works: Vec<Work> = if args.quick {
         vec![
             Work::Sync(200),
+            Work::SyncBlocking(200),
             Work::Async(500),
             Work::Callback(200),
-            Work::Payload(64 << 10, false),
-            Work::Payload(64 << 10, true),
-            Work::Payload(1 << 20, false),
+            Work::Payload(64 << 10, Content::Plain),
+            Work::Payload(64 << 10, Content::Special),
+            Work::Payload(64 << 10, Content::Escaped),
+            Work::Payload(1 << 20, Content::Plain),
             Work::Concurrent(4, 50),
+            Work::PeakMemory(1 << 20, Content::Escaped),
+            Work::Idle(500),
+            Work::FanOut(10, 10, false),
+            Work::FanOut(10, 1, true),
         ]
     } else {
         vec![
             Work::Sync(20_000),
+            Work::SyncBlocking(20_000),
             Work::Async(20_000),
             Work::Callback(20_000),
-            Work::Payload(1 << 20, false),
-            Work::Payload(1 << 20, true),
-            Work::Payload(10 << 20, false),
-            Work::Payload(10 << 20, true),
-            Work::Payload(50 << 20, false),
-            Work::Payload(50 << 20, true),
+            Work::Payload(1 << 20, Content::Plain),
+            Work::Payload(1 << 20, Content::Special),
+            Work::Payload(1 << 20, Content::Escaped),
+            Work::Payload(10 << 20, Content::Plain),
+            Work::Payload(10 << 20, Content::Special),
+            Work::Payload(50 << 20, Content::Plain),
+            Work::Payload(50 << 20, Content::Special),
+            Work::Payload(50 << 20, Content::Escaped),
             Work::Concurrent(16, 1_000),
+            Work::PeakMemory(50 << 20, Content::Plain),
+            Work::PeakMemory(50 << 20, Content::Escaped),
+            Work::Idle(10_000),
+            Work::FanOut(100, 100, false),
+            Work::FanOut(100, 1, true),
         ]
     };
+    works.retain(|w| selected(&args.rows, &w.label()));
     // Before minutes of measuring: a directory that cannot take the
     // results fails now, not at the end.
     check_out_dir(&args.out)?;
@@ -235,7 +319,10 @@ pub(crate) fn run(args: Args) -> Outcome {
         Column::Pair(Side::Tcllib, Side::Rust),
         Column::Pair(Side::Tcllib, Side::Tcllib),
         Column::Pair(Side::Ours, Side::Ours),
+        Column::Pair(Side::Ours, Side::Tcllib),
+        Column::Pair(Side::Tcllib, Side::Ours),
     ]);
+    columns.retain(|c| selected(&args.columns, &c.name()));
     let env = Env {
         rt: &rt,
         ours_dir: ours_dir.as_deref(),
@@ -324,8 +411,12 @@ impl Env<'_> {
     /// payloads and the concurrent clients; the same for every column.
     fn measure(&self, col: Column, work: Work) -> Cell {
         let rounds = match work {
-            Work::Sync(_) | Work::Async(_) | Work::Callback(_) => ROUNDS,
-            Work::Payload(..) | Work::Concurrent(..) => 1,
+            Work::Sync(_) | Work::SyncBlocking(_) | Work::Async(_) | Work::Callback(_) => ROUNDS,
+            Work::Payload(..)
+            | Work::Concurrent(..)
+            | Work::PeakMemory(..)
+            | Work::Idle(_)
+            | Work::FanOut(..) => 1,
         };
         let mut best = self.measure_once(col, work);
         for _ in 1..rounds {
@@ -339,6 +430,38 @@ impl Env<'_> {
     }
 
     fn measure_once(&self, col: Column, work: Work) -> Cell {
+        match work {
+            Work::Idle(n) => {
+                return if col == Column::Pair(Side::Rust, Side::Rust) {
+                    self.idle(n).map(Cell::Text).unwrap_or_else(Cell::Failed)
+                } else {
+                    Cell::Skipped("-".into())
+                };
+            }
+            Work::FanOut(servers, n, cli) => {
+                return if col == Column::Pair(Side::Rust, Side::Rust) {
+                    self.fan_out(servers, n, cli)
+                        .map(Cell::Secs)
+                        .unwrap_or_else(Cell::Failed)
+                } else {
+                    Cell::Skipped("-".into())
+                };
+            }
+            Work::PeakMemory(..) if col == Column::Tcp => return Cell::Skipped("-".into()),
+            Work::SyncBlocking(n) => {
+                return match col {
+                    Column::Tcp => tcp::run(Work::Sync(n), self.bounds.run)
+                        .map(Cell::Secs)
+                        .unwrap_or_else(Cell::Failed),
+                    Column::Pair(Side::Rust, Side::Rust) => self
+                        .blocking_sync(n)
+                        .map(Cell::Secs)
+                        .unwrap_or_else(Cell::Failed),
+                    _ => Cell::Skipped("-".into()),
+                };
+            }
+            _ => {}
+        }
         let (client, server) = match col {
             Column::Tcp => {
                 return match tcp::run(work, self.bounds.run) {
@@ -356,28 +479,55 @@ impl Env<'_> {
                 return Cell::Skipped("no libcomm.so".into());
             }
         }
-        if let Work::Payload(size, _) = work
+        if let Work::Payload(size, _) | Work::PeakMemory(size, _) = work
             && (client == Side::Tcllib || server == Side::Tcllib)
             && size > (1 << 20)
         {
             return Cell::Skipped("skipped: >60 s".into());
+        }
+        let rust_side = client == Side::Rust || server == Side::Rust;
+        if rust_side && matches!(work, Work::PeakMemory(..)) {
+            // The peak is this process's from now on (Linux: "5" resets
+            // the high-water mark to the current resident size).
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
         }
         let server = match self.server(server) {
             Ok(s) => s,
             Err(e) => return Cell::Failed(e),
         };
         let r = match client {
-            Side::Rust => self.rust_client(&server.id, work),
+            Side::Rust => self.rust_client(&server.id, work).map(|s| (s, 0)),
             tcl => self.tcl_client(tcl, &server.id, work),
         };
+        let server_peak = server.tcl.as_ref().map_or(0, |p| peak_kb(p.child.id()));
         drop(server);
-        match r {
-            Ok(s) => Cell::Secs(s),
-            Err(e) => Cell::Failed(e),
+        match (r, work) {
+            (Ok((_, client_peak)), Work::PeakMemory(..)) => {
+                let own = if rust_side {
+                    peak_kb(std::process::id())
+                } else {
+                    0
+                };
+                Cell::Text(format!(
+                    "{:.0} MB",
+                    (own + server_peak + client_peak) as f64 / 1024.0
+                ))
+            }
+            (Ok((s, _)), _) => Cell::Secs(s),
+            (Err(e), _) => Cell::Failed(e),
         }
     }
 
     fn server(&self, side: Side) -> Result<Server, String> {
+        self.server_with(side, |c| c)
+    }
+
+    /// [`Env::server`], with `config` adjusting a Rust server's settings.
+    fn server_with(
+        &self,
+        side: Side,
+        config: impl FnOnce(Config) -> Config,
+    ) -> Result<Server, String> {
         match side {
             Side::Rust => {
                 let store: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -414,12 +564,12 @@ impl Env<'_> {
                 });
                 let ch = self
                     .rt
-                    .block_on(Channel::new(Config::listening().evaluator(d)))
+                    .block_on(Channel::new(config(Config::listening().evaluator(d))))
                     .map_err(|e| e.to_string())?;
                 Ok(Server {
                     id: ch.self_id().to_string(),
                     rust: Some(ch),
-                    _tcl: None,
+                    tcl: None,
                 })
             }
             tcl => {
@@ -428,7 +578,7 @@ impl Env<'_> {
                 Ok(Server {
                     id,
                     rust: None,
-                    _tcl: Some(p),
+                    tcl: Some(p),
                 })
             }
         }
@@ -442,14 +592,17 @@ impl Env<'_> {
         }
     }
 
-    fn tcl_client(&self, side: Side, id: &str, work: Work) -> Result<f64, String> {
+    /// Runs `work` from tclsh processes: the seconds it took, and (for
+    /// one process) its peak resident size in KiB.
+    fn tcl_client(&self, side: Side, id: &str, work: Work) -> Result<(f64, u64), String> {
         let (name, n, size, clients) = match work {
             Work::Sync(n) => ("sync", n, 0, 1),
             Work::Async(n) => ("async", n, 0, 1),
             Work::Callback(n) => ("callback", n, 0, 1),
-            Work::Payload(b, false) => ("plain", 1, b, 1),
-            Work::Payload(b, true) => ("special", 1, b, 1),
+            Work::Payload(b, c) | Work::PeakMemory(b, c) => (c.name(), 1, b, 1),
             Work::Concurrent(c, n) => ("concurrent", n, 0, c),
+            Work::SyncBlocking(n) => ("sync", n, 0, 1),
+            Work::Idle(_) | Work::FanOut(..) => return Err("not a Tcl workload".into()),
         };
         let args = [
             id.to_string(),
@@ -460,8 +613,13 @@ impl Env<'_> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         if clients == 1 {
             let mut p = TclProc::spawn(self.tcl_env(side), CLIENT_TCL, &args, self.bounds.run)?;
-            let secs = p.line_with("RESULT ")?;
-            return secs.parse().map_err(|_| format!("bad result {secs:?}"));
+            let line = p.line_with("RESULT ")?;
+            let mut words = line.split_whitespace();
+            let secs = words.next().and_then(|w| w.parse().ok());
+            let peak = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+            return secs
+                .map(|s| (s, peak))
+                .ok_or_else(|| format!("bad result {line:?}"));
         }
         let mut procs = Vec::new();
         for _ in 0..clients {
@@ -482,7 +640,7 @@ impl Env<'_> {
         for p in &mut procs {
             p.line_with("RESULT ")?;
         }
-        Ok(start.elapsed().as_secs_f64())
+        Ok((start.elapsed().as_secs_f64(), 0))
     }
 
     fn rust_client(&self, id: &str, work: Work) -> Result<f64, String> {
@@ -534,8 +692,8 @@ async fn rust_work(id: Id, work: Work) -> Result<f64, String> {
             }
             all.notified().await;
         }
-        Work::Payload(size, special) => {
-            let p = payload(size, special);
+        Work::Payload(size, content) | Work::PeakMemory(size, content) => {
+            let p = payload(size, content);
             let start = Instant::now();
             let got = client
                 .send(id.clone(), Script::command(["set", "::p", p.as_str()]))
@@ -573,16 +731,267 @@ async fn rust_work(id: Id, work: Work) -> Result<f64, String> {
             }
             return Ok(start.elapsed().as_secs_f64());
         }
+        Work::SyncBlocking(_) | Work::Idle(_) | Work::FanOut(..) => {
+            return Err("not a pair workload".into());
+        }
     }
     Ok(start.elapsed().as_secs_f64())
+}
+
+/// Peak resident size (`VmHWM`) of process `pid` in KiB, or 0 where
+/// /proc does not tell.
+fn peak_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:")
+}
+
+/// A KiB figure of /proc/PID/status, or 0.
+fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) this process has used so far.
+fn own_cpu() -> Duration {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks (100 a second
+    // on Linux), after the command name in parentheses.
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            Some(f.iter().sum::<u64>())
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Raises this process's soft limit of open files to `want` (at most the
+/// hard limit; never lowers it), with util-linux's `prlimit` on our own
+/// pid.
+fn raise_nofile(want: usize) -> Result<(), String> {
+    let limit = |field: usize| {
+        std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+                line.split_whitespace().nth(field)?.parse::<usize>().ok()
+            })
+    };
+    // Never lowered: descriptors of an earlier row may still be closing.
+    if limit(3).is_some_and(|soft| soft >= want) {
+        return Ok(());
+    }
+    let hard = limit(4).unwrap_or(want);
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={}:", want.min(hard)))
+        .status()
+        .map_err(|e| format!("prlimit: {e}"))?;
+    if !status.success() {
+        return Err(format!("prlimit failed: {status}"));
+    }
+    if want > hard {
+        return Err(format!("{want} descriptors wanted, hard limit {hard}"));
+    }
+    Ok(())
+}
+
+/// The idle clients (run as a child process, so that the server's memory
+/// is measured alone): `n` plain connections that make comm's handshake
+/// offer and then say nothing until stdin closes.
+fn idle_helper(id: &str, n: usize) -> Result<(), String> {
+    raise_nofile(n + 64)?;
+    let port: u16 = Id::from_text(id)
+        .port_number()
+        .ok_or_else(|| format!("no port in {id:?}"))?;
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        // Distinct ids (the server keys peers by id); never dialled back.
+        s.write_all(&tclcomm_wire::handshake::client_offer(&(i + 1).to_string()))
+            .map_err(|e| e.to_string())?;
+        conns.push(s);
+    }
+    let mut out = std::io::stdout();
+    writeln!(out, "READY")
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    Ok(())
+}
+
+impl Env<'_> {
+    /// The idle-clients row: `n` idle connections held by a child process
+    /// on a Rust server in this process.
+    fn idle(&self, n: usize) -> Result<String, String> {
+        const ACTIVE: usize = 10_000;
+        // Best of 3, as the sync row (rates swing with CPU placement).
+        let active = |id: &str| -> Result<f64, String> {
+            let mut best = f64::MAX;
+            for _ in 0..ROUNDS {
+                best = best.min(self.rust_client(id, Work::Sync(ACTIVE))?);
+            }
+            Ok(best)
+        };
+        // Room for them all (the default cap is 1024 incoming connections).
+        let server = self.server_with(Side::Rust, |c| {
+            let mut limits = c.limits.clone();
+            limits.max_connections = n + 100;
+            c.limits(limits)
+        })?;
+        let ch = server.rust.clone().ok_or("no Rust server")?;
+        raise_nofile(n + 1_000)?;
+        let without = active(&server.id)?;
+        let rss0 = status_kb(std::process::id(), "VmRSS:");
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut helper = Command::new(exe)
+            .args(["bench", "--idle-helper", &server.id, "--idle-count"])
+            .arg(n.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let result = (|| {
+            let out = helper.stdout.take().ok_or("no stdout")?;
+            let mut line = String::new();
+            BufReader::new(out)
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
+            if line.trim() != "READY" {
+                return Err("the idle clients did not connect".to_string());
+            }
+            // Until the server has taken every connection's handshake.
+            let deadline = Instant::now() + self.bounds.run;
+            while ch.interps().len() < n {
+                if Instant::now() > deadline {
+                    return Err(format!("{} of {n} connected", ch.interps().len()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let rss1 = status_kb(std::process::id(), "VmRSS:");
+            // The idle window: nothing but the idle connections.
+            let cpu0 = own_cpu();
+            std::thread::sleep(Duration::from_secs(2));
+            let idle_cpu = own_cpu().saturating_sub(cpu0);
+            let with = active(&server.id)?;
+            Ok(format!(
+                "{:.1} KiB/conn; CPU idle {} ms in 2 s; sync {} (alone {})",
+                rss1.saturating_sub(rss0) as f64 / n as f64,
+                idle_cpu.as_millis(),
+                rate_text(ACTIVE as f64 / with),
+                rate_text(ACTIVE as f64 / without),
+            ))
+        })();
+        let _ = helper.kill();
+        let _ = helper.wait();
+        result
+    }
+
+    /// The blocking-facade row: `n` sync sends from this thread through
+    /// `tclcomm::blocking` (its own runtime) to a Rust server.
+    fn blocking_sync(&self, n: usize) -> Result<f64, String> {
+        let server = self.server(Side::Rust)?;
+        let e = |e: tclcomm::Error| e.to_string();
+        let client = tclcomm::blocking::Channel::new(Config::new()).map_err(e)?;
+        let id = Id::from_text(&server.id);
+        client.connect(id.clone()).map_err(e)?;
+        client.send(id.clone(), "set a 1").map_err(e)?;
+        let start = Instant::now();
+        for _ in 0..n {
+            client.send(id.clone(), "set a 1").map_err(e)?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        client.as_async().destroy();
+        Ok(secs)
+    }
+
+    /// The fan-out rows: one client, `servers` Rust servers, `n` sync
+    /// sends to each, all servers at once; or (`cli`) one `tclcomm send`
+    /// process per server, all at once.
+    fn fan_out(&self, servers: usize, n: usize, cli: bool) -> Result<f64, String> {
+        raise_nofile(4 * servers + 1_000)?;
+        let all = (0..servers)
+            .map(|_| self.server(Side::Rust))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = all.iter().map(|s| s.id.clone()).collect();
+        if cli {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            let mut procs = Vec::new();
+            for id in &ids {
+                procs.push(
+                    Command::new(&exe)
+                        .args(["send", id, "set", "a", "1"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            let mut failed = 0;
+            for mut p in procs {
+                if !p.wait().is_ok_and(|s| s.success()) {
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                return Err(format!("{failed} sends failed"));
+            }
+            return Ok(start.elapsed().as_secs_f64());
+        }
+        let limit = self.bounds.run;
+        self.rt.block_on(async move {
+            let e = |e: tclcomm::Error| e.to_string();
+            let work = async {
+                let client = Channel::new(Config::new()).await.map_err(e)?;
+                for id in &ids {
+                    client.connect(Id::from_text(id)).await.map_err(e)?;
+                }
+                let start = Instant::now();
+                let mut tasks = tokio::task::JoinSet::new();
+                for id in ids {
+                    let c = client.clone();
+                    tasks.spawn(async move {
+                        let id = Id::from_text(&id);
+                        for _ in 0..n {
+                            c.send(id.clone(), "set a 1").await?;
+                        }
+                        Ok::<(), tclcomm::Error>(())
+                    });
+                }
+                while let Some(t) = tasks.join_next().await {
+                    t.map_err(|j| j.to_string())?.map_err(e)?;
+                }
+                let secs = start.elapsed().as_secs_f64();
+                client.destroy();
+                Ok(secs)
+            };
+            tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or_else(|_| Err(format!("timeout after {limit:?}")))
+        })
+    }
 }
 
 /// A benchmark server; stopped on drop.
 struct Server {
     id: String,
     rust: Option<Channel>,
-    /// Held for its `Drop`, which kills the process.
-    _tcl: Option<TclProc>,
+    /// The tclsh running it (killed on drop).
+    tcl: Option<TclProc>,
 }
 
 impl Drop for Server {
@@ -604,10 +1013,11 @@ vwait forever
 const CLIENT_TCL: &str = r#"
 package require comm $::want
 lassign $argv id work n size
-proc payload {size special} {
-    if {!$special} { return [string repeat x $size] }
+proc payload {size content} {
+    if {$content eq "plain"} { return [string repeat x $size] }
     set unit "{a} \[b\] \$c \"d\" \\e ; f\n"
-    return [string range [string repeat $unit [expr {$size / [string length $unit] + 1}]] 0 [expr {$size - 1}]]
+    set lead [expr {$content eq "escaped" ? "\}" : ""}]
+    return [string range $lead[string repeat $unit [expr {$size / [string length $unit] + 1}]] 0 [expr {$size - 1}]]
 }
 proc cb {args} { if {[incr ::done] == $::n} { set ::fin 1 } }
 switch -- $work {
@@ -630,8 +1040,8 @@ switch -- $work {
         for {set i 0} {$i < $n} {incr i} { ::comm::comm send -command cb $id {set a 1} }
         vwait ::fin
     }
-    plain - special {
-        set p [payload $size [expr {$work eq "special"}]]
+    plain - special - escaped {
+        set p [payload $size $work]
         ::comm::comm send $id {set a 1}
         set t [clock microseconds]
         set r [::comm::comm send $id [list set ::p $p]]
@@ -646,7 +1056,14 @@ switch -- $work {
         for {set i 0} {$i < $n} {incr i} { ::comm::comm send $id {set a 1} }
     }
 }
-puts "RESULT [expr {([clock microseconds] - $t) / 1e6}]"
+set secs [expr {([clock microseconds] - $t) / 1e6}]
+set peak 0
+catch {
+    set f [open /proc/self/status]
+    regexp {VmHWM:\s+(\d+)} [read $f] -> peak
+    close $f
+}
+puts "RESULT $secs $peak"
 flush stdout
 "#;
 
@@ -779,6 +1196,7 @@ fn cell_text(cell: &Cell, work: &Work) -> String {
         },
         Cell::Skipped(why) => why.clone(),
         Cell::Failed(why) => format!("failed: {why}"),
+        Cell::Text(t) => t.clone(),
     }
 }
 

@@ -22,6 +22,18 @@ fn quick_bench_writes_table_and_chart() {
         "{md}"
     );
     assert!(md.contains("sync round trips"), "{md}");
+    // The rows and columns of issue 14.
+    for row in [
+        "payload escaped",
+        "peak memory",
+        "idle clients",
+        "fan-out to",
+        "fan-out, CLI",
+        "ours-in-tclsh → tcllib",
+        "tcllib → ours-in-tclsh",
+    ] {
+        assert!(md.contains(row), "{row}: {md}");
+    }
     assert!(r.out().contains("| workload |"));
     let svg = std::fs::read_to_string(dir.join("bench.svg")).expect("bench.svg");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

@@ -535,7 +535,9 @@ fn scan_kernel(s: &[u8], first: bool, classify: impl Fn(&[u8; BLOCK], bool) -> S
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_set1_epi8, _mm512_sub_epi8,
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_cmplt_epu8_mask,
+        _mm512_mask_mov_epi8, _mm512_mask_permutexvar_epi8, _mm512_maskz_compress_epi8,
+        _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_sub_epi8, _pdep_u64,
     };
 
     use super::{BLOCK, ScanMasks};
@@ -589,6 +591,66 @@ mod x86 {
             prefer_brace,
             prefer_escape,
         }
+    }
+
+    /// For a byte below 64: the letter written after its backslash in
+    /// escape mode (`t` for a tab...), else the byte itself (see
+    /// [`ESCAPE_AS`](super::ESCAPE_AS)).
+    const LETTERS: [u8; 64] = {
+        let mut t = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            t[i] = i as u8;
+            i += 1;
+        }
+        t[0x09] = b't';
+        t[0x0a] = b'n';
+        t[0x0b] = b'v';
+        t[0x0c] = b'f';
+        t[0x0d] = b'r';
+        t
+    };
+
+    /// Indices doubling each of the first (or last) 32 bytes of a vector.
+    const DOUBLE: [[u8; 64]; 2] = {
+        let mut t = [[0u8; 64]; 2];
+        let mut i = 0;
+        while i < 64 {
+            t[0][i] = (i / 2) as u8;
+            t[1][i] = (32 + i / 2) as u8;
+            i += 1;
+        }
+        t
+    };
+
+    /// [`escape_block_portable`](super::escape_block_portable) on
+    /// AVX-512: each half block is doubled (every byte twice), a backslash
+    /// replaces the first copy of each escaped byte and its letter the
+    /// second, and a compress keeps the backslashes and second copies.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi2")]
+    #[inline]
+    pub(super) fn escape_block(bytes: &[u8; BLOCK], mask: u64, dst: &mut [u8; 2 * BLOCK]) -> usize {
+        let v = load(bytes);
+        let letters = _mm512_mask_permutexvar_epi8(
+            v,
+            _mm512_cmplt_epu8_mask(v, splat(64)),
+            v,
+            bytemuck::cast(LETTERS),
+        );
+        let mut n = 0;
+        for (half, double) in DOUBLE.iter().enumerate() {
+            let pairs = _mm512_permutexvar_epi8(bytemuck::cast(*double), letters);
+            let escaped = _pdep_u64((mask >> (32 * half)) & 0xFFFF_FFFF, 0x5555_5555_5555_5555);
+            let pairs = _mm512_mask_mov_epi8(pairs, escaped, splat(b'\\'));
+            let keep = escaped | 0xAAAA_AAAA_AAAA_AAAA;
+            let packed: [u8; 64] = bytemuck::cast(_mm512_maskz_compress_epi8(keep, pairs));
+            // `n` is at most 64 here, so the 64 bytes fit.
+            if let Some(d) = dst.get_mut(n..n + 64) {
+                d.copy_from_slice(&packed);
+            }
+            n += keep.count_ones() as usize;
+        }
+        n
     }
 
     /// Backslashes, opening and closing braces of a block.
@@ -655,34 +717,143 @@ fn escape_mask(block: &Block, braces: bool) -> u64 {
     }
 }
 
+/// [`ESCAPE_AS`] for the mode that leaves braces alone.
+const ESCAPE_AS_NO_BRACES: [u8; 256] = {
+    let mut t = ESCAPE_AS;
+    t[b'{' as usize] = 0;
+    t[b'}' as usize] = 0;
+    t
+};
+
+/// Output gathered before it is checked and appended to the `String` (see
+/// [`write_escaped`]): small enough to stay in cache.
+const ESCAPED_PIECE: usize = 64 * 1024;
+
+/// Appends `s` backslash-quoted (braces too when `braces`) to `out`, on
+/// the widest vectors the CPU has.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
 fn write_escaped(s: &str, braces: bool, out: &mut String) {
+    match_target! {
+        "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2+bmi2" => escape_kernel(s, braces, out, |b, m, dst| x86::escape_block(b, m, dst)),
+        _ => escape_kernel(s, braces, out, escape_block_portable),
+    }
+}
+
+/// [`write_escaped`] byte by byte whatever the CPU (to test both).
+#[cfg(test)]
+fn write_escaped_portable(s: &str, braces: bool, out: &mut String) {
+    escape_kernel(s, braces, out, escape_block_portable);
+}
+
+/// Escapes a whole block whose escape mask is `mask` (see [`escape_mask`])
+/// into `dst`; returns the bytes written. Without a branch per byte (mixed
+/// text would mispredict): the byte or a backslash, then its escape letter,
+/// which the next byte overwrites when there was no escape.
+#[inline(always)]
+fn escape_block_portable(bytes: &[u8; BLOCK], mask: u64, dst: &mut [u8; 2 * BLOCK]) -> usize {
+    let mut j = 0;
+    for (k, &b) in bytes.iter().enumerate() {
+        let e = if (mask >> k) & 1 != 0 {
+            ESCAPE_AS[usize::from(b)]
+        } else {
+            0
+        };
+        // `j` stays below 128 (two bytes out per byte in, 64 in); the mask
+        // only lets the compiler drop the bounds checks.
+        dst[j & 127] = if e == 0 { b } else { b'\\' };
+        dst[(j + 1) & 127] = e;
+        j += 1 + usize::from(e != 0);
+    }
+    j
+}
+
+/// [`write_escaped`] with `block` escaping each whole 64-byte block that
+/// needs it.
+#[inline(always)]
+fn escape_kernel(
+    s: &str,
+    braces: bool,
+    out: &mut String,
+    block_fn: impl Fn(&[u8; BLOCK], u64, &mut [u8; 2 * BLOCK]) -> usize,
+) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + bytes.len() / 4 + 2);
-    let mut copied = 0;
-    for (at, block, _) in Blocks::new(bytes, 0) {
-        let mut m = escape_mask(&block, braces);
-        while m != 0 {
-            let i = at + m.trailing_zeros() as usize;
-            m &= m - 1;
-            // Special bytes are ASCII, so `i` is a char boundary.
-            let esc = bytes.get(i).map_or(0, |&b| ESCAPE_AS[usize::from(b)]);
-            if let (Some(run), true) = (s.get(copied..i), esc != 0) {
-                if run.len() <= 8 && run.is_ascii() {
-                    // Dense specials: short runs byte by byte (a copy call
-                    // per run would cost more).
-                    for &b in run.as_bytes() {
-                        out.push(char::from(b));
-                    }
-                } else {
-                    out.push_str(run);
-                }
-                out.push('\\');
-                out.push(char::from(esc));
-                copied = i + 1;
+    let table = if braces {
+        &ESCAPE_AS
+    } else {
+        &ESCAPE_AS_NO_BRACES
+    };
+    // The exact size (a count of the escapes, a popcount per block): a
+    // guess that falls short copies everything already written.
+    let escapes: usize = Blocks::new(bytes, 0)
+        .map(|(_, block, _)| escape_mask(&block, braces).count_ones() as usize)
+        .sum();
+    out.reserve(bytes.len() + escapes);
+    // Bytes, not a String, so that each byte is a store without a UTF-8
+    // length check; appended to `out` in pieces that end on a character
+    // boundary (each piece is checked once: only ASCII bytes are added or
+    // changed, so it is valid UTF-8 whenever the input is). Written in
+    // place (`p` bytes so far), not appended block by block: a copy call
+    // per block cost as much as the escaping.
+    const ROOM: usize = 2 * BLOCK + 2;
+    let mut buf = vec![0u8; ESCAPED_PIECE + ROOM];
+    let mut p = 0;
+    for (at, block, n) in Blocks::new(bytes, 0) {
+        let real = bytes.get(at..at + n).unwrap_or_default();
+        if buf.len() < p + ROOM {
+            // Only when block ends keep splitting characters.
+            buf.resize(p + ROOM, 0);
+        }
+        let Some(dst) = buf.get_mut(p..p + ROOM) else {
+            break;
+        };
+        let mask = escape_mask(&block, braces);
+        if mask == 0 {
+            if let Some(d) = dst.get_mut(..n) {
+                d.copy_from_slice(real);
             }
+            p += n;
+        } else if let (Some(whole), Some(d)) = (
+            <&[u8; BLOCK]>::try_from(real).ok(),
+            dst.first_chunk_mut::<{ 2 * BLOCK }>(),
+        ) {
+            p += block_fn(whole, mask, d);
+        } else {
+            // Without a branch per byte (mixed text would mispredict): the
+            // byte or a backslash, then its escape letter, which the next
+            // byte overwrites when there was no escape. `j` stays below 128
+            // (two bytes out per byte in, 64 in); the mask only lets the
+            // compiler drop the bounds checks.
+            let Ok(dst) = <&mut [u8; ROOM]>::try_from(dst) else {
+                break;
+            };
+            let mut j = 0;
+            for &b in real {
+                let e = table[usize::from(b)];
+                dst[j & 127] = if e == 0 { b } else { b'\\' };
+                dst[(j & 127) + 1] = e;
+                j += 1 + usize::from(e != 0);
+            }
+            p += j;
+        }
+        if p >= ESCAPED_PIECE && s.is_char_boundary(at + n) {
+            push_checked(buf.get(..p).unwrap_or_default(), out);
+            p = 0;
         }
     }
-    out.push_str(s.get(copied..).unwrap_or_default());
+    push_checked(buf.get(..p).unwrap_or_default(), out);
+}
+
+/// Appends `piece` (valid UTF-8 by construction) to `out`.
+fn push_checked(piece: &[u8], out: &mut String) {
+    match simdutf8::basic::from_utf8(piece) {
+        Ok(text) => out.push_str(text),
+        // Not reached (the input was a `str`); lossy rather than a panic.
+        Err(_) => out.push_str(&String::from_utf8_lossy(piece)),
+    }
 }
 
 /// Appends `element`, quoted as Tcl's `list` quotes it, to `out`.
@@ -1187,12 +1358,16 @@ const FULL: u8 = 0xFF;
 
 /// Substitutes every backslash sequence in `raw` (TclCopyAndCollapse).
 pub fn collapse(raw: &str) -> String {
-    let mut out = Sink {
-        s: String::with_capacity(raw.len()),
-        high: None,
-    };
+    let (s, from) = collapse_simple(raw.as_bytes());
+    collapse_from(raw, s, from)
+}
+
+/// The general loop of [`collapse`]: substitutes from `from` (not inside a
+/// backslash sequence) to the end, appending to `s`.
+fn collapse_from(raw: &str, s: String, from: usize) -> String {
     let bytes = raw.as_bytes();
-    let mut i = 0;
+    let mut i = from;
+    let mut out = Sink { s, high: None };
     while let Some(j) = next_backslash(bytes, i) {
         if j - i <= 8 && bytes.get(i..j).is_some_and(<[u8]>::is_ascii) {
             // Short runs between escapes (dense escaping) byte by byte: a
@@ -1219,6 +1394,92 @@ pub fn collapse(raw: &str) -> String {
     }
     out.text(raw.get(i..).unwrap_or_default());
     out.finish()
+}
+
+/// The leading part of [`collapse`] while every backslash sequence is a
+/// backslash and one ASCII byte that [`SIMPLE_ESCAPES`] maps: a block at a
+/// time, without a branch per byte (dense escapes would mispredict).
+/// Returns the output and where the general loop goes on (never inside a
+/// backslash sequence).
+fn collapse_simple(bytes: &[u8]) -> (String, usize) {
+    // Written in place (`p` bytes so far; the output is never longer than
+    // what it came from), not appended block by block: a copy call per
+    // block would cost as much as the substitution.
+    let mut v = vec![0u8; bytes.len() + BLOCK];
+    let mut p = 0;
+    let mut esc = EscapeTracker::default();
+    for (at, block, n) in Blocks::new(bytes, 0) {
+        let real = bytes.get(at..at + n).unwrap_or_default();
+        let bs = block.eq(b'\\');
+        let carry_in = esc.carry;
+        let Some(dst) = v.get_mut(p..p + BLOCK) else {
+            // Not reached (`p <= at`): the general loop if it were.
+            return fall_back(bytes, v, p, at - carry_in as usize);
+        };
+        if bs | carry_in == 0 {
+            if let Some(d) = dst.get_mut(..n) {
+                d.copy_from_slice(real);
+            }
+            p += n;
+            continue;
+        }
+        let escaped = esc.next(bs);
+        // Escaped bytes the table cannot take: non-ASCII, the starts of
+        // hex, octal and Unicode escapes, a backslash-newline, and (past the
+        // real bytes) a backslash at the very end.
+        let hard = block.mask(|x| x)
+            | block.any_of([
+                b'x', b'u', b'U', b'\n', b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7',
+            ])
+            | if n < BLOCK { !below(n as u32) } else { 0 };
+        if escaped & hard != 0 {
+            // The general loop from here; from the backslash before the
+            // block when it escapes the block's first byte.
+            return fall_back(bytes, v, p, at - carry_in as usize);
+        }
+        let Ok(dst) = <&mut [u8; BLOCK]>::try_from(dst) else {
+            return fall_back(bytes, v, p, at - carry_in as usize);
+        };
+        let dropped = bs & !escaped;
+        let mut j = 0;
+        for (k, &b) in real.iter().enumerate() {
+            let e = (escaped >> k) & 1 != 0;
+            dst[j & 63] = if e {
+                SIMPLE_ESCAPES[usize::from(b & 0x7F)]
+            } else {
+                b
+            };
+            j += 1 - ((dropped >> k) & 1) as usize;
+        }
+        p += j;
+    }
+    v.truncate(p);
+    // A whole last block ending in an unescaped backslash: that backslash
+    // (not written) is the general loop's.
+    let from = if esc.carry != 0 {
+        bytes.len() - 1
+    } else {
+        bytes.len()
+    };
+    (utf8_or_lossy(v), from)
+}
+
+/// Ends [`collapse_simple`] at `from` (where the first `p` bytes of `v`
+/// end), or at the start of the character `from` splits (its first bytes,
+/// copied as they were, are taken back).
+fn fall_back(bytes: &[u8], mut v: Vec<u8>, mut p: usize, mut from: usize) -> (String, usize) {
+    while from > 0 && p > 0 && bytes.get(from).is_some_and(|&b| b & 0xC0 == 0x80) {
+        from -= 1;
+        p -= 1;
+    }
+    v.truncate(p);
+    (utf8_or_lossy(v), from)
+}
+
+/// `v` as a `String` (it is valid UTF-8 by construction: only ASCII bytes
+/// were dropped or changed in valid input); lossy rather than a panic.
+fn utf8_or_lossy(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The first backslash at or after `from`: a short look first (escapes
@@ -1475,6 +1736,77 @@ mod tests {
             e(&format!("{{a}}xxx{} yy", "\u{1F600}".repeat(9))),
             "list element in braces followed by \"xxx\u{1F600}\u{1F600}\u{FFFD}\" instead of space"
         );
+    }
+
+    #[test]
+    fn block_escaping_matches_byte_by_byte() {
+        // Dense escapes, every kind of sequence, multi-byte characters, and
+        // lengths around the 64-byte blocks (trailing backslashes included).
+        let alphabet = [
+            "a",
+            "\\",
+            "\\",
+            "{",
+            "}",
+            "x",
+            "u",
+            "0",
+            "7",
+            "n",
+            "\n",
+            " ",
+            "\t",
+            "$",
+            "[",
+            "\"",
+            "é",
+            "\u{1F600}",
+            "\r",
+            "U",
+            "8",
+        ];
+        let mut cases = Cases::new(0x0005_eed0_fe5c_a9e5);
+        for _ in 0..20_000 {
+            let seed = cases.next_seed();
+            let len = (seed % 180) as usize;
+            let mut draws = Draws::new(seed);
+            let text: String = (0..len).map(|_| draws.pick(&alphabet)).collect();
+            assert_eq!(
+                collapse(&text),
+                collapse_from(&text, String::new(), 0),
+                "{text:?}"
+            );
+            for braces in [true, false] {
+                let table = if braces {
+                    &ESCAPE_AS
+                } else {
+                    &ESCAPE_AS_NO_BRACES
+                };
+                let mut want = String::new();
+                for c in text.chars() {
+                    match u8::try_from(c).map(|b| table[usize::from(b)]) {
+                        Ok(e) if e != 0 => {
+                            want.push('\\');
+                            want.push(char::from(e));
+                        }
+                        _ => want.push(c),
+                    }
+                }
+                let mut got = String::from("kept ");
+                write_escaped(&text, braces, &mut got);
+                assert_eq!(got, format!("kept {want}"), "{text:?}");
+                // The portable kernel too, whatever this CPU dispatches to.
+                let mut got = String::from("kept ");
+                write_escaped_portable(&text, braces, &mut got);
+                assert_eq!(got, format!("kept {want}"), "{text:?}");
+            }
+            let listed = format_list([text.as_str(), "b"]);
+            assert_eq!(
+                parse_list(&listed).ok(),
+                Some(vec![text.clone(), "b".into()]),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

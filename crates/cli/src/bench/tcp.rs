@@ -141,8 +141,8 @@ fn inner(work: Work, limit: Duration) -> std::io::Result<f64> {
                 .join()
                 .map_err(|_| std::io::Error::other("writer panicked"))??;
         }
-        Work::Payload(size, special) => {
-            let mut msg = payload(size, special).replace('\n', " ").into_bytes();
+        Work::Payload(size, content) => {
+            let mut msg = payload(size, content).replace('\n', " ").into_bytes();
             msg.push(b'\n');
             let start = Instant::now();
             let mut w = s.try_clone()?;
@@ -158,6 +158,14 @@ fn inner(work: Work, limit: Duration) -> std::io::Result<f64> {
             return Ok(start.elapsed().as_secs_f64());
         }
         Work::Concurrent(..) => unreachable!("handled above"),
+        Work::SyncBlocking(n) => {
+            for _ in 0..n {
+                ping(&mut s, &mut r, REQUEST, &mut line)?;
+            }
+        }
+        Work::PeakMemory(..) | Work::Idle(_) | Work::FanOut(..) => {
+            return Err(std::io::Error::other("not a plain TCP workload"));
+        }
     }
     Ok(start.elapsed().as_secs_f64())
 }

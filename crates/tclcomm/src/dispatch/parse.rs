@@ -345,9 +345,21 @@ impl<'s> Parser<'s> {
             match c {
                 b'\\' => {
                     text.push_borrowed(self.src, seg, self.pos);
-                    let (piece, used) = backslash(&self.src[self.pos..]);
-                    text.push_owned(&piece);
-                    self.pos += used;
+                    // A backslash and one ASCII character standing for one
+                    // character (the common case, and every escape `list`
+                    // writes) without a String per escape.
+                    match self.b.get(self.pos + 1) {
+                        Some(&n) if simple_escape(n).is_some() => {
+                            // Then, in one tight loop, the plain ASCII and
+                            // simple escapes that follow (dense escaping).
+                            self.simple_run(mode, text.owned());
+                        }
+                        _ => {
+                            let (piece, used) = backslash(&self.src[self.pos..]);
+                            text.push_owned(&piece);
+                            self.pos += used;
+                        }
+                    }
                     seg = self.pos;
                 }
                 b'$' => {
@@ -374,6 +386,28 @@ impl<'s> Parser<'s> {
         text.push_borrowed(self.src, seg, self.pos);
         text.flush_into(&mut tokens);
         Ok(tokens)
+    }
+
+    /// From a simple escape at the current position: appends to `t` the
+    /// plain ASCII characters and simple escapes (see [`simple_escape`])
+    /// that follow, up to anything else (which the caller's loop handles).
+    fn simple_run(&mut self, mode: Mode, t: &mut String) {
+        loop {
+            match self.b.get(self.pos) {
+                Some(&b'\\') => match self.b.get(self.pos + 1).and_then(|&n| simple_escape(n)) {
+                    Some(c) => {
+                        t.push(char::from(c));
+                        self.pos += 2;
+                    }
+                    None => return,
+                },
+                Some(&c) if c.is_ascii() && !ends_plain(mode, c) => {
+                    t.push(char::from(c));
+                    self.pos += 1;
+                }
+                _ => return,
+            }
+        }
     }
 
     /// `$...` at the current position (Tcl_ParseVarName). `None` (with the
@@ -483,6 +517,13 @@ impl<'s> Text<'s> {
         }
     }
 
+    /// The text so far, made owned, to append to.
+    fn owned(&mut self) -> &mut String {
+        self.text
+            .get_or_insert_with(|| Cow::Owned(String::new()))
+            .to_mut()
+    }
+
     fn flush_into(&mut self, tokens: &mut Vec<Token<'s>>) {
         if let Some(t) = self.text.take() {
             tokens.push(Token::Text(t));
@@ -493,6 +534,40 @@ impl<'s> Text<'s> {
         let mut tokens = Vec::new();
         self.flush_into(&mut tokens);
         tokens
+    }
+}
+
+/// For the byte after a backslash: the byte the pair stands for when it is
+/// one ASCII character standing for one (the common case, and every escape
+/// `list` writes); `None` for the rest (hex, octal, Unicode, a
+/// backslash-newline, non-ASCII), which [`backslash`] handles.
+fn simple_escape(n: u8) -> Option<u8> {
+    match n {
+        b'x' | b'u' | b'U' | b'\n' | b'0'..=b'7' => None,
+        b'a' => Some(0x07),
+        b'b' => Some(0x08),
+        b'f' => Some(0x0c),
+        b'n' => Some(b'\n'),
+        b'r' => Some(b'\r'),
+        b't' => Some(b'\t'),
+        b'v' => Some(0x0b),
+        other if other.is_ascii() => Some(other),
+        _ => None,
+    }
+}
+
+/// Whether `c` (not a backslash) stops a run of plain text in `mode`: what
+/// ends the word, or starts a substitution.
+fn ends_plain(mode: Mode, c: u8) -> bool {
+    match c {
+        b'$' | b'[' => true,
+        _ => match mode {
+            Mode::Bare { nested } => {
+                is_space(c) || c == b'\n' || c == b';' || (nested && c == b']')
+            }
+            Mode::Quoted => c == b'"',
+            Mode::Index => c == b')',
+        },
     }
 }
 

@@ -680,3 +680,28 @@ fn a_script_given_up_evaluates_as_a_borrowed_one() {
         );
     }
 }
+
+#[test]
+fn dense_escapes_come_back_whole() {
+    // Elements `list` must backslash-quote (an unbalanced brace), with
+    // escapes next to each other, to plain text and to other sequences:
+    // the parser's run of simple escapes must stop and resume exactly.
+    let pieces = [
+        "}", "{", "a", " ", "\t", "\n", "$", "[", "]", "\"", "\\", ";", "é", "x", "\\u00e9", "0",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..3000 {
+        let mut s = String::from("}");
+        for _ in 0..(seed % 40) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            s.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let listed = format_list(&[s.as_str(), "tail"]);
+        assert_eq!(ok(&format!("echo {listed}")), listed, "{s:?}");
+    }
+}
