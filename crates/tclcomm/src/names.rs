@@ -633,6 +633,8 @@ fn request_error(server: &Id, source: Error) -> ResolveError {
 
 /// The id that `name` stands for among the name/data pairs of a search at
 /// `server`.
+// The error is the public look-ups' own, returned by value as they do.
+#[allow(clippy::result_large_err)]
 fn id_among(pairs: Vec<(String, String)>, name: &str, server: &Id) -> Result<Id, ResolveError> {
     let Some((_, data)) = pairs.into_iter().find(|(n, _)| n == name) else {
         return Err(ResolveError::NotFound {
