@@ -14,7 +14,9 @@ use std::rc::{Rc, Weak};
 
 use std::time::{Duration, Instant};
 
-use tclcomm_tcl::{Channel, ChannelHandler, EventFlags, Exception, Interp, InterpRef, Obj, Timer};
+use tclcomm_tcl::{
+    Channel, ChannelHandler, EventFlags, Exception, Idle, Interp, InterpRef, Obj, Queued, Timer,
+};
 use tclcomm_wire::answer::{CallbackArgs, Failure};
 use tclcomm_wire::engine::{
     Action, CallKind, ConnId, Engine, EngineConfig, Loss, Request, RequestKind,
@@ -133,6 +135,8 @@ pub(crate) struct Chan {
     remoteid: RefCell<Option<Id>>,
     requests: RefCell<VecDeque<Request>>,
     run_scheduled: Cell<bool>,
+    /// The two ways a scheduled run can start (see [`schedule_run`]).
+    run_by: RefCell<Option<(Idle, Queued)>>,
     flush_scheduled: Cell<bool>,
     dirty: RefCell<Vec<ConnId>>,
     /// Which hooks are set (bit per event, see [`hook_bit`]) and whether
@@ -179,6 +183,7 @@ impl Chan {
             remoteid: RefCell::default(),
             requests: RefCell::default(),
             run_scheduled: Cell::new(false),
+            run_by: RefCell::default(),
             flush_scheduled: Cell::new(false),
             dirty: RefCell::default(),
             hooks: Cell::new(0),
@@ -614,12 +619,25 @@ fn complete(
     }
 }
 
+/// Schedules the execution of queued requests: at idle time, as tcllib
+/// does (so `update idletasks` runs them), or from Tcl's event queue,
+/// whichever comes first; the first cancels the other. The queued event
+/// spares the event loop a pass that waits: on Tcl 8.6's threaded notifier
+/// an idle callback alone costs each request one more round trip to the
+/// notifier thread (two thread switches), half of a sync round trip's cost.
 fn schedule_run(i: Interp<'_>, comm: &Rc<Comm>, chan: &Rc<Chan>) {
     if chan.run_scheduled.replace(true) {
         return;
     }
     let (ir, wc, wch) = (i.preserve(), Rc::downgrade(comm), Rc::downgrade(chan));
-    i.when_idle(move || run_requests(&ir, &wc, &wch));
+    let idle = i.when_idle(move || run_requests(&ir, &wc, &wch));
+    let (ir, wc, wch) = (i.preserve(), Rc::downgrade(comm), Rc::downgrade(chan));
+    let queued = i.queue_event(move || run_requests(&ir, &wc, &wch));
+    if let Some((idle, queued)) = chan.run_by.borrow_mut().replace((idle, queued)) {
+        // A run that was scheduled and has not started (it cannot be).
+        idle.cancel();
+        queued.cancel();
+    }
 }
 
 /// Executes queued requests in arrival order (an idle callback, as tcllib
@@ -629,6 +647,12 @@ fn run_requests(ir: &InterpRef, wc: &Weak<Comm>, wch: &Weak<Chan>) {
     let (Some(i), Some(comm), Some(chan)) = (ir.get(), wc.upgrade(), wch.upgrade()) else {
         return;
     };
+    let other = chan.run_by.borrow_mut().take();
+    if let Some((idle, queued)) = other {
+        // One of them is running now; the other must not run again.
+        idle.cancel();
+        queued.cancel();
+    }
     chan.run_scheduled.set(false);
     loop {
         let req = chan.requests.borrow_mut().pop_front();

@@ -220,6 +220,40 @@ impl Idle {
     }
 }
 
+/// A pending callback from [`Interp::queue_event`].
+#[derive(Debug)]
+pub struct Queued {
+    id: usize,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Queued {
+    /// Cancels the callback; `false` if it already ran or was cancelled.
+    /// The event stays in Tcl's queue and does nothing when serviced.
+    pub fn cancel(self) -> bool {
+        unregister(self.id)
+    }
+}
+
+/// The Tcl event of [`Interp::queue_event`]: the registry id of its
+/// callback behind Tcl's header.
+#[repr(C)]
+struct QueuedEvent {
+    header: sys::Tcl_Event,
+    id: usize,
+}
+
+unsafe extern "C" fn queued_event_proc(ev: *mut sys::Tcl_Event, flags: c_int) -> c_int {
+    if flags & sys::TCL_FILE_EVENTS == 0 {
+        return 0; // keep it queued, as a socket event would be
+    }
+    // SAFETY: Tcl hands back the `QueuedEvent` queued below (it frees the
+    // block after we return 1).
+    let id = unsafe { (*ev.cast::<QueuedEvent>()).id };
+    let _ = guarded(|| fire(id));
+    1
+}
+
 /// A callback for interpreter deletion from [`Interp::on_delete`].
 #[derive(Debug)]
 pub struct DeleteHook {
@@ -300,6 +334,35 @@ impl<'a> Interp<'a> {
         // SAFETY: as for `after`.
         unsafe { sys::Tcl_DoWhenIdle(fire_proc, id_cd(id)) };
         Idle {
+            id,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Calls `f` once from Tcl's event queue (`Tcl_QueueEvent` at the
+    /// tail), serviced like a socket event: the event loop's next pass
+    /// runs it before waiting for anything, and `update idletasks` does
+    /// not. Unlike [`when_idle`](Interp::when_idle), this costs no wait:
+    /// on Tcl 8.6's threaded notifier every pass that has idle callbacks
+    /// pending is a round trip to the notifier thread.
+    pub fn queue_event(&self, f: impl FnOnce() + 'static) -> Queued {
+        let id = register_once(self, Box::new(f));
+        let size = sys::AllocSize::try_from(std::mem::size_of::<QueuedEvent>())
+            .unwrap_or(sys::AllocSize::MAX);
+        // SAFETY: stubs initialised (an `Interp` exists); the block is
+        // Tcl-allocated and of our size, and Tcl frees it once serviced.
+        unsafe {
+            let ev = sys::Tcl_Alloc(size).cast::<QueuedEvent>();
+            ev.write(QueuedEvent {
+                header: sys::Tcl_Event {
+                    proc_: Some(queued_event_proc),
+                    nextPtr: std::ptr::null_mut(),
+                },
+                id,
+            });
+            sys::Tcl_ThreadQueueEvent(sys::Tcl_GetCurrentThread(), ev.cast(), sys::TCL_QUEUE_TAIL);
+        }
+        Queued {
             id,
             _not_send: PhantomData,
         }

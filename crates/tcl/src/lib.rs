@@ -69,7 +69,7 @@ pub use comm::{code_of, comm_command, eval_comm, eval_comm_owned};
 #[cfg(feature = "embed")]
 pub use embed::Interpreter;
 pub use error::{EvalOutcome, Exception};
-pub use events::{DeleteHook, EventFlags, ExitHandler, Idle, Timer};
+pub use events::{DeleteHook, EventFlags, ExitHandler, Idle, Queued, Timer};
 #[cfg(unix)]
 pub use fd::{CloseHandler, FileHandler, errno_message, notifier_can_watch, notifier_fd_limit};
 pub use interp::{Interp, InterpId, InterpRef};

@@ -253,6 +253,34 @@ fn timers_and_idle() {
     assert!(!i.do_one_event(EventFlags::ALL | EventFlags::DONT_WAIT));
 }
 
+/// A queued event runs before idle callbacks scheduled earlier, in the
+/// first pass of the event loop, like a socket event: not from
+/// `update idletasks`; cancelled, it does nothing.
+#[test]
+fn queued_events_run_before_idle_and_not_from_idletasks() {
+    let tcl = tcl();
+    let i = tcl.interp();
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    i.when_idle(move || l1.borrow_mut().push("idle"));
+    i.queue_event(move || l2.borrow_mut().push("queued"));
+    let q = i.queue_event(|| panic!("cancelled event ran"));
+    assert!(q.cancel());
+    // Idle events only: the queued one waits.
+    assert!(i.do_one_event(EventFlags::IDLE | EventFlags::DONT_WAIT));
+    assert_eq!(*log.borrow(), ["idle"]);
+    let (l3, l4) = (log.clone(), log.clone());
+    i.when_idle(move || l3.borrow_mut().push("idle 2"));
+    i.queue_event(move || l4.borrow_mut().push("queued 2"));
+    // One event a pass, all before the idle callback.
+    for _ in 0..10 {
+        if !i.do_one_event(EventFlags::ALL | EventFlags::DONT_WAIT) {
+            break;
+        }
+    }
+    assert_eq!(*log.borrow(), ["idle", "queued", "queued 2", "idle 2"]);
+}
+
 #[test]
 fn panicking_timer_becomes_background_error() {
     let tcl = tcl();
