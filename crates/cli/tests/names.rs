@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use common::{BIN, Server, run, run_with};
@@ -61,11 +61,19 @@ impl Proc {
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
+        // The end of its output is the event of its exit.
         let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().ok().flatten().is_none() {
-            assert!(Instant::now() < deadline, "did not exit on SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(_) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("did not exit on SIGTERM"),
+            }
         }
+        let _ = self.child.wait();
     }
 }
 
@@ -76,18 +84,24 @@ impl Drop for Proc {
     }
 }
 
-/// Polls `f` (bounded) for state only visible by asking a process.
-fn poll_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Waits for `name` to be bound to `data` at the name server `ns`: the
+/// event a `names watch` of it prints (the names bound already come first).
+fn wait_bound(ns: &str, name: &str, data: &str) {
+    let watch = Proc::tclcomm(&["names", "watch", "--names", ns, name]);
+    wait_line(&watch, &format!("+ {name}\t{data}"));
 }
 
-fn resolve(ns: &str, name: &str) -> Option<String> {
-    let r = run(&["names", "resolve", "--names", ns, name]);
-    (r.code == Some(0)).then(|| r.out().trim().to_string())
+/// Reads `watch`'s lines (at most 20) until `want`.
+fn wait_line(watch: &Proc, want: &str) {
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let line = watch.line();
+        if line == want {
+            return;
+        }
+        seen.push(line);
+    }
+    panic!("no {want:?} from watch: {seen:?}");
 }
 
 #[test]
@@ -155,9 +169,9 @@ fn names_end_to_end() {
     assert_eq!(watch.line(), "# lost");
     let ns2 = Proc::tclcomm(&["names", "serve", "--port", &ns_port]);
     assert_eq!(ns2.line(), ns_id);
-    poll_until("serve to bind its name again", || {
-        resolve(&ns_id, "editor").as_deref() == Some(editor.as_str())
-    });
+    wait_bound(&ns_id, "editor", &editor);
+    let r = run(&["names", "resolve", "--names", &ns_id, "editor"]);
+    assert_eq!(r.out().trim(), editor);
     // Around "# back", watch may show editor leave and come back (when it
     // reached the new server before serve did); then it follows new names.
     let mut seen = Vec::new();
@@ -179,11 +193,11 @@ fn names_end_to_end() {
 
     // serve goes: its name goes.
     served.terminate(WAIT);
-    poll_until("the name of the stopped serve to go", || {
-        run(&["names", "search", "--names", &ns_id, "editor"])
-            .out()
-            .is_empty()
-    });
+    wait_line(&watch, &format!("- editor\t{editor}"));
+    assert_eq!(
+        run(&["names", "search", "--names", &ns_id, "editor"]).out(),
+        ""
+    );
 }
 
 #[test]
@@ -221,9 +235,7 @@ fn tcllib_nns_app_with_our_name_server() {
         "tclsh",
         &[&nns, "bind", "-port", &ns_id, "viaapp", &served.id],
     );
-    poll_until("nns bind to register", || {
-        resolve(&ns_id, "viaapp").as_deref() == Some(served.id.as_str())
-    });
+    wait_bound(&ns_id, "viaapp", &served.id);
     let r = run(&["send", "--names", &ns_id, "viaapp", "expr", "2+3"]);
     assert_eq!(r.out(), "5\n", "{}", r.stderr);
 
@@ -246,9 +258,7 @@ fn serve_name_waits_for_a_name_server_to_come() {
     let served = Server::start(&["--name", "early", "--names", &port]);
     let ns = Proc::tclcomm(&["names", "serve", "--port", &port]);
     assert_eq!(ns.line(), port);
-    poll_until("serve to bind its name once the name server is up", || {
-        resolve(&port, "early").as_deref() == Some(served.id.as_str())
-    });
+    wait_bound(&port, "early", &served.id);
 }
 
 #[test]

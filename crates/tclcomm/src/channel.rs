@@ -557,14 +557,28 @@ impl Channel {
     /// Closes the listener and every connection, and removes the channel
     /// from [`channels`]. Later sends fail with [`Error::Destroyed`].
     pub fn destroy(&self) {
-        let mut st = lock(&self.inner.state);
-        if st.destroyed {
-            return;
-        }
-        st.destroyed = true;
-        if let Some(l) = st.listener.take() {
+        if let Some(l) = self.take_down() {
             l.cancel();
         }
+    }
+
+    /// Like [`destroy`](Channel::destroy), and returns once the listening
+    /// sockets are closed, so that the port can be bound again at once.
+    pub async fn close(&self) {
+        if let Some(l) = self.take_down() {
+            l.close().await;
+        }
+    }
+
+    /// Destroys the channel but for its listener, which is returned to be
+    /// stopped.
+    fn take_down(&self) -> Option<Listener> {
+        let mut st = lock(&self.inner.state);
+        if st.destroyed {
+            return None;
+        }
+        st.destroyed = true;
+        let listener = st.listener.take();
         self.inner.timer_stop.cancel();
         st.port = 0;
         st.engine.abort();
@@ -573,6 +587,7 @@ impl Channel {
         lock(&REGISTRY).retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.inner)));
         self.inner.run(&mut work);
         debug!(chan = %self.inner.name, "channel destroyed");
+        listener
     }
 
     /// Whether [`destroy`](Channel::destroy) was called.

@@ -301,6 +301,60 @@ impl Registry {
     }
 }
 
+/// The registry, and the signal of its changes ([`Server::wait_until`]).
+#[derive(Debug)]
+struct Book {
+    registry: Mutex<Registry>,
+    changed: tokio::sync::watch::Sender<()>,
+}
+
+impl Book {
+    fn new() -> Book {
+        Book {
+            registry: Mutex::new(Registry::default()),
+            changed: tokio::sync::watch::channel(()).0,
+        }
+    }
+
+    /// The registry, to read.
+    fn read(&self) -> std::sync::MutexGuard<'_, Registry> {
+        lock(&self.registry)
+    }
+
+    /// The registry, to change: the change is signalled when the guard goes.
+    fn edit(&self) -> Edit<'_> {
+        Edit {
+            guard: lock(&self.registry),
+            changed: &self.changed,
+        }
+    }
+}
+
+/// A registry being changed ([`Book::edit`]).
+struct Edit<'a> {
+    guard: std::sync::MutexGuard<'a, Registry>,
+    changed: &'a tokio::sync::watch::Sender<()>,
+}
+
+impl std::ops::Deref for Edit<'_> {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Edit<'_> {
+    fn deref_mut(&mut self) -> &mut Registry {
+        &mut self.guard
+    }
+}
+
+impl Drop for Edit<'_> {
+    fn drop(&mut self) {
+        self.changed.send_replace(());
+    }
+}
+
 /// An nns name server on a comm channel.
 ///
 /// Received scripts run in an evaluator that knows only nns's messages
@@ -311,7 +365,7 @@ impl Registry {
 #[derive(Debug)]
 pub struct Server {
     channel: Channel,
-    registry: Arc<Mutex<Registry>>,
+    book: Arc<Book>,
     /// Ends the notification task with the server.
     stop: tokio_util::sync::CancellationToken,
 }
@@ -322,16 +376,16 @@ impl Server {
     /// [`Config::auth`] with `required` so that only holders of the secret
     /// may bind, or even search).
     pub async fn start(config: Config) -> Result<Server, Error> {
-        let registry = Arc::new(Mutex::new(Registry::default()));
+        let book = Arc::new(Book::new());
         let (tx, rx) = mpsc::unbounded_channel::<Notice>();
-        let commands = server_commands(&registry, &tx);
+        let commands = server_commands(&book, &tx);
         let channel = Channel::new(config.listen(true).evaluator(commands)).await?;
         {
-            let registry = Arc::clone(&registry);
+            let book = Arc::clone(&book);
             let tx = tx.clone();
             channel.on_lost(move |ev| {
                 let mut out = Vec::new();
-                lock(&registry).release(&ev.id, true, &mut out);
+                book.edit().release(&ev.id, true, &mut out);
                 for n in out {
                     let _ = tx.send(n);
                 }
@@ -343,7 +397,7 @@ impl Server {
         tokio::spawn(notifier(channel.clone(), rx, stop.clone()));
         Ok(Server {
             channel,
-            registry,
+            book,
             stop,
         })
     }
@@ -365,7 +419,8 @@ impl Server {
 
     /// The names bound now, with their data and holders, sorted by name.
     pub fn names(&self) -> Vec<(String, String, Id)> {
-        lock(&self.registry)
+        self.book
+            .read()
             .data
             .iter()
             .map(|(n, (d, h))| (n.clone(), d.clone(), h.clone()))
@@ -375,19 +430,41 @@ impl Server {
     /// The continuous searches running now: who asked, their tag, the
     /// pattern.
     pub fn searches(&self) -> Vec<(Id, String, String)> {
-        lock(&self.registry)
+        self.book
+            .read()
             .searches
             .iter()
             .map(|s| (s.holder.clone(), s.tag.clone(), s.pattern.clone()))
             .collect()
     }
 
+    /// Waits until `done` holds for the server, checked now and after each
+    /// change of its names or searches: to wait for a holder's name to go,
+    /// or a search to start, without polling. Bound it with a timeout.
+    pub async fn wait_until(&self, mut done: impl FnMut(&Server) -> bool) {
+        let mut changes = self.book.changed.subscribe();
+        while !done(self) {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Stops serving: closes every connection (their names are forgotten).
+    /// The listening socket closes soon after; [`close`](Server::close)
+    /// waits for it.
     pub fn shutdown(&self) {
         self.stop.cancel();
         self.channel.destroy();
-        let mut r = lock(&self.registry);
-        *r = Registry::default();
+        *self.book.edit() = Registry::default();
+    }
+
+    /// Like [`shutdown`](Server::shutdown), and returns once the listening
+    /// socket is closed, so that a new server can take the port at once.
+    pub async fn close(&self) {
+        self.stop.cancel();
+        self.channel.close().await;
+        *self.book.edit() = Registry::default();
     }
 }
 
@@ -430,10 +507,7 @@ async fn notifier(
     }
 }
 
-fn server_commands(
-    registry: &Arc<Mutex<Registry>>,
-    tx: &mpsc::UnboundedSender<Notice>,
-) -> Dispatcher {
+fn server_commands(book: &Arc<Book>, tx: &mpsc::UnboundedSender<Notice>) -> Dispatcher {
     let d = Dispatcher::empty();
     let caller = || crate::remoteid().unwrap_or_else(|| Id::port(0));
     let send_all = |tx: &mpsc::UnboundedSender<Notice>, out: Vec<Notice>| {
@@ -442,13 +516,13 @@ fn server_commands(
         }
     };
     {
-        let (r, tx) = (Arc::clone(registry), tx.clone());
+        let (r, tx) = (Arc::clone(book), tx.clone());
         d.register("Bind", move |_call, args| {
             let [name, data] = args else {
                 return Err(TclError::wrong_args("Bind name data"));
             };
             let mut out = Vec::new();
-            let ok = lock(&r).bind(&caller(), name, data, &mut out);
+            let ok = r.edit().bind(&caller(), name, data, &mut out);
             send_all(&tx, out);
             if ok {
                 Ok(String::new())
@@ -458,35 +532,35 @@ fn server_commands(
         });
     }
     {
-        let (r, tx) = (Arc::clone(registry), tx.clone());
+        let (r, tx) = (Arc::clone(book), tx.clone());
         d.register("Release", move |_call, args| {
             if !args.is_empty() {
                 return Err(TclError::wrong_args("Release"));
             }
             let mut out = Vec::new();
             // tcllib's Release drops the caller's searches too.
-            lock(&r).release(&caller(), true, &mut out);
+            r.edit().release(&caller(), true, &mut out);
             send_all(&tx, out);
             Ok(String::new())
         });
     }
     {
-        let r = Arc::clone(registry);
+        let r = Arc::clone(book);
         d.register("Search", move |_call, args| {
             let [pattern] = args else {
                 return Err(TclError::wrong_args("Search pattern"));
             };
-            Ok(lock(&r).search(pattern))
+            Ok(r.read().search(pattern))
         });
     }
     {
-        let (r, tx) = (Arc::clone(registry), tx.clone());
+        let (r, tx) = (Arc::clone(book), tx.clone());
         d.register("Search/Continuous/Start", move |_call, args| {
             let [tag, pattern] = args else {
                 return Err(TclError::wrong_args("Search/Continuous/Start tag pattern"));
             };
             let holder = caller();
-            let mut reg = lock(&r);
+            let mut reg = r.edit();
             if reg
                 .searches
                 .iter()
@@ -506,13 +580,13 @@ fn server_commands(
         });
     }
     {
-        let r = Arc::clone(registry);
+        let r = Arc::clone(book);
         d.register("Search/Continuous/Stop", move |_call, args| {
             let [tag] = args else {
                 return Err(TclError::wrong_args("Search/Continuous/Stop tag"));
             };
             let holder = caller();
-            lock(&r)
+            r.edit()
                 .searches
                 .retain(|s| !(s.holder == holder && &s.tag == tag));
             Ok(String::new())

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tclcomm::names::{Client, Event, Server};
 use tclcomm::testing::{TclPeer, tcl_available};
@@ -31,15 +31,22 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Polls `f` until it holds, at most [`WAIT`]: for state only visible by
-/// asking (a process's names at a server), never to wait for an event we
-/// could wait on.
-fn poll_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits (at most [`WAIT`]) until `done` holds for `server`, checked on
+/// each change of its names and searches.
+async fn changed_until(what: &str, server: &Server, done: impl FnMut(&Server) -> bool) {
+    tokio::time::timeout(WAIT, server.wait_until(done))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+/// [`changed_until`] from outside the runtime.
+fn wait_until(
+    rt: &tokio::runtime::Runtime,
+    what: &str,
+    server: &Server,
+    done: impl FnMut(&Server) -> bool,
+) {
+    rt.block_on(changed_until(what, server, done));
 }
 
 /// Tcl helpers of the peer: `waitev N` waits (bounded) until the search
@@ -58,21 +65,14 @@ proc waitev {n} {
 }
 "#;
 
-/// A server on `port` again: the old one's listener closes on its task,
-/// so the port may be busy for a moment after `shutdown` returns.
-fn restart(rt: &tokio::runtime::Runtime, port: u16) -> Server {
-    let mut server = None;
-    poll_until("the port to be free again", || {
-        match rt.block_on(Server::start(Config::listening().port(port))) {
-            Ok(s) => {
-                server = Some(s);
-                true
-            }
-            Err(Error::Listen(_)) => false,
-            Err(e) => panic!("{e}"),
-        }
-    });
-    server.unwrap()
+/// Stops `server` and starts a new one on its port (free at once: `close`
+/// returns once the old listener is closed).
+fn restart(rt: &tokio::runtime::Runtime, server: Server) -> Server {
+    let port = server.port();
+    rt.block_on(server.close());
+    drop(server);
+    rt.block_on(Server::start(Config::listening().port(port)))
+        .unwrap()
 }
 
 fn names_of(server: &Server) -> Vec<String> {
@@ -135,7 +135,9 @@ fn tcllib_nameserv_client_with_our_server() {
     // "comm"`): the server forgets it.
     assert_eq!(server.searches().len(), 1);
     peer.eval_ok("$r destroy").unwrap();
-    poll_until("the search to stop", || server.searches().is_empty());
+    wait_until(&rt, "the search to stop", &server, |server| {
+        server.searches().is_empty()
+    });
 
     // Release drops the caller's names.
     peer.eval_ok("nameserv::release").unwrap();
@@ -145,9 +147,12 @@ fn tcllib_nameserv_client_with_our_server() {
 
     // Names go with their holder's connection.
     drop(peer);
-    poll_until("the name of the exited peer to go", || {
-        names_of(&server).is_empty()
-    });
+    wait_until(
+        &rt,
+        "the name of the exited peer to go",
+        &server,
+        |server| names_of(server).is_empty(),
+    );
 }
 
 #[test]
@@ -168,15 +173,16 @@ fn tcllib_nameserv_auto_rebinds_after_our_server_restarts() {
     assert_eq!(names_of(&server), ["app1"]);
 
     // The server goes away and comes back on the same port.
-    server.shutdown();
-    drop(server);
-    let server = restart(&rt, port);
-    poll_until("nameserv::auto to bind again", || {
-        names_of(&server) == ["app1"]
+    let server = restart(&rt, server);
+    wait_until(&rt, "nameserv::auto to bind again", &server, |server| {
+        names_of(server) == ["app1"]
     });
-    poll_until("nameserv::auto to resume its search", || {
-        server.searches().len() == 1
-    });
+    wait_until(
+        &rt,
+        "nameserv::auto to resume its search",
+        &server,
+        |server| server.searches().len() == 1,
+    );
     // The resumed search sees new names.
     let other = rt
         .block_on(Client::connect(server.id(), Config::new()))
@@ -186,7 +192,9 @@ fn tcllib_nameserv_auto_rebinds_after_our_server_restarts() {
     assert!(evs.ends_with("{add {late 4600}}"), "{evs}");
     assert_eq!(peer.eval_ok("lsort [$r names]").unwrap(), "app1 late");
     drop(peer);
-    poll_until("app1 released", || names_of(&server) == ["late"]);
+    wait_until(&rt, "app1 released", &server, |server| {
+        names_of(server) == ["late"]
+    });
 }
 
 /// tcllib's `nnsd` app, unchanged, on an OS-assigned port: a wrapper
@@ -441,12 +449,14 @@ fn our_client_with_our_server() {
 
         // A watch stopped by dropping it is forgotten by the server.
         let w = a.watch("*").await.unwrap();
-        poll_until("the search to start", || server.searches().len() == 1);
+        changed_until("the search to start", &server, |s| s.searches().len() == 1).await;
         drop(w);
-        poll_until("the search to stop", || server.searches().is_empty());
+        changed_until("the search to stop", &server, |s| s.searches().is_empty()).await;
 
         // Dropping the last handle of a client releases its names.
         drop(a);
     });
-    poll_until("the names to go", || server.names().is_empty());
+    wait_until(&rt, "the names to go", &server, |server| {
+        server.names().is_empty()
+    });
 }
