@@ -8,6 +8,7 @@
 
 mod chart;
 mod tcp;
+mod tokio_tcp;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -191,6 +192,12 @@ impl Side {
 enum Column {
     /// The plain TCP ping-pong floor.
     Tcp,
+    /// The same ping-pong on tokio sockets, threads as in Rust ↔ Rust:
+    /// the floor of the Rust runtime (sync, blocking, concurrent rows).
+    TokioTcp,
+    /// The same ping-pong between tclsh processes on fileevents, no comm:
+    /// the floor of the Tcl event loop (sync and concurrent rows).
+    TclFloor,
     /// A client side and a server side.
     Pair(Side, Side),
 }
@@ -199,6 +206,8 @@ impl Column {
     fn name(self) -> String {
         match self {
             Column::Tcp => "plain TCP".into(),
+            Column::TokioTcp => "tokio TCP floor".into(),
+            Column::TclFloor => "Tcl fileevent floor".into(),
             Column::Pair(Side::Ours, Side::Ours) => "ours-in-tclsh ↔ same".into(),
             Column::Pair(a, b) if a == b => format!("{} ↔ {}", a.name(), b.name()),
             Column::Pair(a, b) => format!("{} → {}", a.name(), b.name()),
@@ -313,7 +322,12 @@ pub(crate) fn run(args: Args) -> Outcome {
     }
     let ours_dir = if tcl { ours_package(&mut notes) } else { None };
 
-    let mut columns = vec![Column::Tcp, Column::Pair(Side::Rust, Side::Rust)];
+    let mut columns = vec![
+        Column::Tcp,
+        Column::TokioTcp,
+        Column::TclFloor,
+        Column::Pair(Side::Rust, Side::Rust),
+    ];
     columns.extend([
         Column::Pair(Side::Rust, Side::Tcllib),
         Column::Pair(Side::Tcllib, Side::Rust),
@@ -331,8 +345,8 @@ pub(crate) fn run(args: Args) -> Outcome {
     };
     let mut table: HashMap<(usize, Column), Cell> = HashMap::new();
     for (wi, work) in works.iter().enumerate() {
-        for &col in &columns {
-            let cell = env.measure(col, *work);
+        let cells = env.measure_row(&columns, *work);
+        for (&col, cell) in columns.iter().zip(cells) {
             eprintln!(
                 "  {:<28} {:<22} {}",
                 work.label(),
@@ -406,10 +420,13 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
-    /// The best of [`ROUNDS`] measurements for the message workloads (their
-    /// rates swing with CPU placement on a small machine), one for the
-    /// payloads and the concurrent clients; the same for every column.
-    fn measure(&self, col: Column, work: Work) -> Cell {
+    /// Every column of one workload: the best of [`ROUNDS`] measurements
+    /// for the message workloads (their rates swing with CPU placement on
+    /// a small machine), one for the payloads and the concurrent clients.
+    /// The rounds go across the columns (each column once, then again), so
+    /// that the columns of a row are measured close together in time and
+    /// a slow stretch of the machine does not fall on one column alone.
+    fn measure_row(&self, columns: &[Column], work: Work) -> Vec<Cell> {
         let rounds = match work {
             Work::Sync(_) | Work::SyncBlocking(_) | Work::Async(_) | Work::Callback(_) => ROUNDS,
             Work::Payload(..)
@@ -418,18 +435,43 @@ impl Env<'_> {
             | Work::Idle(_)
             | Work::FanOut(..) => 1,
         };
-        let mut best = self.measure_once(col, work);
+        let mut best: Vec<Cell> = columns
+            .iter()
+            .map(|&col| self.measure_once(col, work))
+            .collect();
         for _ in 1..rounds {
-            match (&best, self.measure_once(col, work)) {
-                (Cell::Secs(b), Cell::Secs(s)) if s < *b => best = Cell::Secs(s),
-                (Cell::Secs(_), _) => {}
-                _ => break,
+            for (i, &col) in columns.iter().enumerate() {
+                // A column that failed or was skipped is not run again.
+                let Cell::Secs(b) = best[i] else { continue };
+                if let Cell::Secs(s) = self.measure_once(col, work)
+                    && s < b
+                {
+                    best[i] = Cell::Secs(s);
+                }
             }
         }
         best
     }
 
     fn measure_once(&self, col: Column, work: Work) -> Cell {
+        match (col, work) {
+            (Column::TokioTcp, Work::Sync(_) | Work::SyncBlocking(_) | Work::Concurrent(..)) => {
+                return tokio_tcp::run(self.rt, work, self.bounds.run)
+                    .map(Cell::Secs)
+                    .unwrap_or_else(Cell::Failed);
+            }
+            (Column::TclFloor, Work::Sync(_) | Work::Concurrent(..)) if !self.tcl => {
+                return Cell::Skipped("no tclsh".into());
+            }
+            (Column::TclFloor, Work::Sync(_) | Work::Concurrent(..)) => {
+                return self
+                    .tcl_floor(work)
+                    .map(Cell::Secs)
+                    .unwrap_or_else(Cell::Failed);
+            }
+            (Column::TokioTcp | Column::TclFloor, _) => return Cell::Skipped("-".into()),
+            _ => {}
+        }
         match work {
             Work::Idle(n) => {
                 return if col == Column::Pair(Side::Rust, Side::Rust) {
@@ -470,6 +512,7 @@ impl Env<'_> {
                 };
             }
             Column::Pair(c, s) => (c, s),
+            Column::TokioTcp | Column::TclFloor => unreachable!("handled above"),
         };
         for side in [client, server] {
             if side != Side::Rust && !self.tcl {
@@ -641,6 +684,40 @@ impl Env<'_> {
             p.line_with("RESULT ")?;
         }
         Ok((start.elapsed().as_secs_f64(), 0))
+    }
+
+    /// The Tcl event loop's floor: `work` (sync or concurrent) as a
+    /// fileevent ping-pong between tclsh processes, without comm.
+    fn tcl_floor(&self, work: Work) -> Result<f64, String> {
+        let (n, clients) = match work {
+            Work::Sync(n) => (n, 1),
+            Work::Concurrent(c, n) => (n, c),
+            _ => return Err("not a Tcl floor workload".into()),
+        };
+        let mut server = TclProc::spawn(None, FLOOR_SERVER_TCL, &[], self.bounds.run)?;
+        let port = server.line_with("PORT ")?;
+        let args = [port.as_str(), &n.to_string()].map(str::to_string);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut procs = Vec::new();
+        for _ in 0..clients {
+            procs.push(TclProc::spawn(
+                None,
+                FLOOR_CLIENT_TCL,
+                &args,
+                self.bounds.run,
+            )?);
+        }
+        for p in &mut procs {
+            p.line_with("READY")?;
+        }
+        let start = Instant::now();
+        for p in &mut procs {
+            p.go()?;
+        }
+        for p in &mut procs {
+            p.line_with("RESULT ")?;
+        }
+        Ok(start.elapsed().as_secs_f64())
     }
 
     fn rust_client(&self, id: &str, work: Work) -> Result<f64, String> {
@@ -1010,6 +1087,50 @@ flush stdout
 vwait forever
 "#;
 
+/// The Tcl floor's server (see `bench/tcl/floor.tcl`): echoes each line
+/// with a reply of comm's size, from a fileevent, as comm's server would.
+const FLOOR_SERVER_TCL: &str = r#"
+proc accept {s args} {
+    fconfigure $s -buffering full -translation binary -blocking 0
+    fileevent $s readable [list echo $s]
+}
+proc echo {s} {
+    while {[gets $s line] >= 0} { puts $s {{reply 1 {return -code 0 1}}} }
+    if {[eof $s]} { close $s; return }
+    flush $s
+}
+set l [socket -server accept -myaddr 127.0.0.1 0]
+puts "PORT [lindex [fconfigure $l -sockname] 2]"
+flush stdout
+vwait forever
+"#;
+
+/// The Tcl floor's client: `n` round trips of one line each way, waiting
+/// for each answer in the event loop (`vwait`), as comm's `send` does.
+const FLOOR_CLIENT_TCL: &str = r#"
+lassign $argv port n
+set s [socket 127.0.0.1 $port]
+fconfigure $s -buffering full -translation binary -blocking 0
+proc answer {s} {
+    if {[gets $s line] >= 0} { set ::got $line } elseif {[eof $s]} { set ::got eof }
+}
+fileevent $s readable [list answer $s]
+proc roundtrip {} {
+    puts $::s {{send 1 {{set a 1}}}}
+    flush $::s
+    vwait ::got
+    if {$::got eq "eof"} { error "floor server went away" }
+}
+roundtrip
+puts READY
+flush stdout
+gets stdin
+set t [clock microseconds]
+for {set i 0} {$i < $n} {incr i} roundtrip
+puts "RESULT [expr {([clock microseconds] - $t) / 1e6}]"
+flush stdout
+"#;
+
 const CLIENT_TCL: &str = r#"
 package require comm $::want
 lassign $argv id work n size
@@ -1240,13 +1361,61 @@ fn markdown(
     s.push_str(
         "\nRates are operations per second (payloads: seconds for one round trip of the payload, \
          which comes back as the result); (×N) is the speed relative to tcllib ↔ tcllib. \
-         Sync, async and callback cells are the best of 3 runs in every column, the others one run. \
+         Sync, async and callback cells are the best of 3 runs in every column (the columns taken in turns, \
+         so that each row's columns are measured close together in time), the others one run. \
          tcllib's payload cost grows with the square of the size, so its payloads above 1 MB are skipped.\n",
     );
+    s.push_str(&floor_ratios(works, table));
     for n in notes {
         let _ = writeln!(s, "\nNote: {n}");
     }
     s
+}
+
+/// The latency rows against their floors, as ratios of this run: each
+/// implementation's rate over plain TCP's, and over the floor of the event
+/// loop it runs on (tokio for Rust, Tcl's fileevents for tclsh).
+fn floor_ratios(works: &[Work], table: &HashMap<(usize, Column), Cell>) -> String {
+    let rust = Column::Pair(Side::Rust, Side::Rust);
+    let ours = Column::Pair(Side::Ours, Side::Ours);
+    let tcllib = Column::Pair(Side::Tcllib, Side::Tcllib);
+    let secs = |wi: usize, c: Column| match table.get(&(wi, c)) {
+        Some(Cell::Secs(s)) if *s > 0.0 => Some(*s),
+        _ => None,
+    };
+    let mut lines = String::new();
+    for (wi, w) in works.iter().enumerate() {
+        if !matches!(
+            w,
+            Work::Sync(_) | Work::SyncBlocking(_) | Work::Concurrent(..)
+        ) {
+            continue;
+        }
+        let mut parts = Vec::new();
+        // Rates are inverse to times: a / b as rates is time(b) / time(a).
+        let mut ratio = |what: &str, a: Column, b: Column| {
+            if let (Some(ta), Some(tb)) = (secs(wi, a), secs(wi, b)) {
+                parts.push(format!("{what} {:.2}×", tb / ta));
+            }
+        };
+        ratio("Rust ↔ Rust / plain TCP", rust, Column::Tcp);
+        ratio("Rust ↔ Rust / tokio floor", rust, Column::TokioTcp);
+        ratio("tokio floor / plain TCP", Column::TokioTcp, Column::Tcp);
+        ratio("ours-in-tclsh / plain TCP", ours, Column::Tcp);
+        ratio("ours-in-tclsh / Tcl floor", ours, Column::TclFloor);
+        ratio("tcllib / Tcl floor", tcllib, Column::TclFloor);
+        ratio("Tcl floor / plain TCP", Column::TclFloor, Column::Tcp);
+        if !parts.is_empty() {
+            let _ = writeln!(lines, "- {}: {}", w.label(), parts.join("; "));
+        }
+    }
+    if lines.is_empty() {
+        return lines;
+    }
+    format!(
+        "\nAgainst the floors (rates of this run: each side over plain TCP, and over the \
+         same ping-pong on the event loop it runs on):\n\n{lines}"
+    )
 }
 
 fn chart_rows(
