@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
@@ -148,6 +148,11 @@ struct Outbox {
     /// Signalled when `bytes` stops being empty (a permit is kept if the
     /// writer is not waiting yet, so no wake-up is lost).
     ready: tokio::sync::Notify,
+    /// A direct write is claimed (see [`Claimed`]): until it is made,
+    /// nothing else writes to the socket, and what is queued meanwhile
+    /// waits in `bytes` for the claimer. Set under the channel's lock
+    /// while nothing is queued; cleared under `bytes`' lock.
+    claimed: AtomicBool,
 }
 
 impl Outbox {
@@ -155,8 +160,12 @@ impl Outbox {
         let mut b = lock(&self.bytes);
         let was_empty = b.is_empty();
         b.extend_from_slice(bytes);
+        // While a direct write is claimed its claimer writes this after
+        // its own bytes (or wakes the writer): a wake-up now would let the
+        // writer go first.
+        let wake = was_empty && !self.claimed.load(Ordering::Acquire);
         drop(b);
-        if was_empty {
+        if wake {
             self.ready.notify_one();
         }
     }
@@ -167,10 +176,54 @@ impl Outbox {
         lock(&self.bytes).extend_from_slice(bytes);
     }
 
-    /// Takes what is queued, leaving `spare` (emptied) in its place.
+    /// Takes what is queued, leaving `spare` (emptied) in its place;
+    /// nothing while a direct write is claimed (its claimer writes what is
+    /// queued, or wakes the writer again).
     fn take(&self, spare: &mut Vec<u8>) {
         spare.clear();
-        std::mem::swap(&mut *lock(&self.bytes), spare);
+        let mut b = lock(&self.bytes);
+        if !self.claimed.load(Ordering::Acquire) {
+            std::mem::swap(&mut *b, spare);
+        }
+    }
+}
+
+/// A write to a plain TCP socket claimed under the channel's lock (while
+/// nothing was queued for the connection) and made after the lock is
+/// released, so that the system call does not hold up the channel's other
+/// connections (a server's other clients, on other threads).
+struct Claimed {
+    sock: Arc<TcpStream>,
+    outbox: Arc<Outbox>,
+    bytes: Vec<u8>,
+}
+
+impl Drop for Claimed {
+    /// Writes what it can of its bytes, then of what was queued behind
+    /// them meanwhile; the rest goes to the writer task, in order. (In
+    /// `drop`, so that a claim is never left standing, which would stop
+    /// the connection's writes for good.)
+    fn drop(&mut self) {
+        let bytes = std::mem::take(&mut self.bytes);
+        let n = self.sock.try_write(&bytes).unwrap_or(0);
+        let outbox = &self.outbox;
+        let mut held = lock(&outbox.bytes);
+        if n < bytes.len() {
+            held.splice(0..0, bytes[n..].iter().copied());
+        } else if !held.is_empty() {
+            // Queued behind this write while it was claimed: nothing else
+            // writes to the socket until `claimed` is cleared, so go on.
+            let m = self.sock.try_write(&held).unwrap_or(0);
+            held.drain(..m);
+            outbox.queued.fetch_sub(m, Ordering::AcqRel);
+        }
+        outbox.queued.fetch_sub(n, Ordering::AcqRel);
+        outbox.claimed.store(false, Ordering::Release);
+        let rest = !held.is_empty();
+        drop(held);
+        if rest {
+            outbox.ready.notify_one();
+        }
     }
 }
 
@@ -274,6 +327,8 @@ struct Work {
     /// The evaluator of the requests: the channel's at the time of the
     /// drain (taken once per drain, not per request).
     evaluator: Option<Arc<dyn Evaluator>>,
+    /// Writes to make once the lock is released, before anything else.
+    writes: Vec<Claimed>,
     items: Vec<Deferred>,
 }
 
@@ -882,21 +937,25 @@ impl Inner {
                     let Some(c) = st.conns.get(&conn) else {
                         continue;
                     };
-                    let mut bytes = bytes;
                     // Answers to the requests of one read are held and
                     // written together once they have all run.
                     let hold = holding(self, conn);
-                    // In order: only when nothing is queued may we write directly.
+                    // In order: only when nothing is queued (so no write is
+                    // in flight or claimed) may we write directly; the write
+                    // itself is made after the lock (see `Claimed`).
                     if let Some(sock) = c
                         .direct
                         .as_ref()
                         .filter(|_| !batch && !hold && c.outbox.queued.load(Ordering::Acquire) == 0)
                     {
-                        match sock.try_write(&bytes) {
-                            Ok(n) if n == bytes.len() => continue,
-                            Ok(n) => bytes = bytes.split_off(n),
-                            Err(_) => {}
-                        }
+                        c.outbox.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+                        c.outbox.claimed.store(true, Ordering::Release);
+                        work.writes.push(Claimed {
+                            sock: sock.clone(),
+                            outbox: c.outbox.clone(),
+                            bytes,
+                        });
+                        continue;
                     }
                     let queued =
                         c.outbox.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
@@ -1000,6 +1059,8 @@ impl Inner {
     /// Runs what [`drain`](Inner::drain) deferred, with no lock held.
     /// Leaves `work` empty, its buffer kept for reuse.
     fn run(self: &Arc<Self>, work: &mut Work) {
+        // Dropping a claim makes its write.
+        work.writes.clear();
         if work.items.is_empty() {
             return;
         }
@@ -1594,10 +1655,14 @@ const FEED_PIECE: usize = 64 * 1024;
 async fn read_loop(inner: Weak<Inner>, conn: ConnId, mut r: Reader, stop: CancellationToken) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut work = Work::default();
+    // Made once: a new one per read would register with the token, and
+    // leave it again, at every read.
+    let cancelled = stop.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let read = tokio::select! {
             biased;
-            _ = stop.cancelled() => {
+            _ = &mut cancelled => {
                 // Closed by the engine (then this is a no-op) or by a failed write.
                 if let Some(inner) = inner.upgrade() {
                     inner.closed(conn);

@@ -696,6 +696,50 @@ fn async_bursts_run_every_message_in_order() {
 }
 
 #[test]
+fn sends_from_many_threads_keep_each_threads_order() {
+    // Threads share one connection and mix async sends (queued for the
+    // writer task) with sync sends (written directly, after the channel's
+    // lock is released): each thread's sync send must still arrive after
+    // its own async sends, whatever the others write meanwhile.
+    let counts = Arc::new(Mutex::new(std::collections::HashMap::<String, u64>::new()));
+    let d = Dispatcher::new();
+    let c = counts.clone();
+    d.register("bump", move |_c, a| {
+        *c.lock().unwrap().entry(a[0].clone()).or_default() += 1;
+        Ok(String::new())
+    });
+    let c = counts.clone();
+    d.register("count", move |_c, a| {
+        Ok(c.lock()
+            .unwrap()
+            .get(&a[0])
+            .copied()
+            .unwrap_or(0)
+            .to_string())
+    });
+    let server = Channel::new(Config::listening().evaluator(d)).unwrap();
+    let client = Channel::new(Config::new()).unwrap();
+    let id = server.self_id();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (client, id) = (client.clone(), id.clone());
+            std::thread::spawn(move || {
+                for round in 1..=300u64 {
+                    for _ in 0..3 {
+                        client.send_async(id.clone(), format!("bump t{t}")).unwrap();
+                    }
+                    let got = client.send(id.clone(), format!("count t{t}")).unwrap();
+                    assert_eq!(got, (3 * round).to_string(), "thread {t}, round {round}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
 fn a_peer_that_does_not_read_is_dropped_past_the_outbound_limit() {
     // The peer accepts and never reads: once the socket buffers are full,
     // what is queued for it grows until the limit, and the connection goes.
