@@ -32,8 +32,13 @@ const LAMBDA: &str = r#"{thecmd} {
 
 const CACHE_KEY: &str = "tclcomm-tcl::eval_comm";
 
-/// The lambda value, kept per interpreter so `apply` compiles it once.
-struct Lambda(Obj);
+/// The lambda value, kept per interpreter so `apply` compiles it once;
+/// and the latest command run through it, with its text.
+struct Lambda(Obj, std::cell::RefCell<Option<(String, Obj)>>);
+
+/// Commands up to this size are kept (one, the latest) for the next
+/// request (see [`run_command`]).
+const KEPT_COMMAND: usize = 4096;
 
 /// Evaluates the script fragments of a `send`/`async`/`command` message at
 /// global level with tcllib comm's semantics, and returns what comm would
@@ -122,17 +127,33 @@ fn run_command(interp: Interp<'_>, thecmd: String) -> Outcome {
     let lambda = match interp.assoc_data::<Lambda>(CACHE_KEY) {
         Some(l) => l,
         None => {
-            let l = Rc::new(Lambda(Obj::string(LAMBDA)));
+            let l = Rc::new(Lambda(Obj::string(LAMBDA), Default::default()));
             interp.set_assoc_data(CACHE_KEY, l.clone());
             l
         }
     };
     // A pure string, not a list, as tcllib's `$thecmd` (a `concat` of
-    // strings): `catch` compiles it as a script.
-    let thecmd = {
-        let obj = Obj::string(&thecmd);
-        drop(thecmd);
-        obj
+    // strings): `catch` compiles it as a script. The same text as the
+    // latest request's (a client polling, or looping over one command)
+    // reuses its object, and with it the bytecode Tcl compiled into it
+    // (and into the literal `uplevel` runs): Tcl recompiles it when it is
+    // out of date (a command redefined, another interpreter), so what runs
+    // is the same; only the compile is saved.
+    let kept = lambda
+        .1
+        .borrow()
+        .as_ref()
+        .filter(|(text, _)| *text == thecmd)
+        .map(|(_, obj)| obj.clone());
+    let thecmd = match kept {
+        Some(obj) => obj,
+        None => {
+            let obj = Obj::string(&thecmd);
+            if thecmd.len() <= KEPT_COMMAND {
+                *lambda.1.borrow_mut() = Some((thecmd, obj.clone()));
+            }
+            obj
+        }
     };
     let r = interp.eval_objv(&[Obj::string("::apply"), lambda.0.clone(), thecmd]);
     match r {

@@ -123,3 +123,32 @@ fn runs_at_global_level_and_binary_safe() {
         assert_eq!(i.eval_comm(&frag("incr ctr")).result, (n + 1).to_string());
     }
 }
+
+#[test]
+fn a_repeated_command_runs_what_is_defined_now() {
+    // The latest command's object (and its bytecode) is kept for the next
+    // request with the same text: what runs must follow redefinitions and
+    // errors as a fresh evaluation would.
+    let tcl = Interpreter::new().unwrap();
+    let i = tcl.interp();
+    let frag = |s: &str| vec![s.to_string()];
+    i.eval_comm(&frag("proc f {} {return one}"));
+    assert_eq!(i.eval_comm(&frag("f")).result, "one");
+    i.eval_comm(&frag("proc f {} {return two}"));
+    assert_eq!(i.eval_comm(&frag("f")).result, "two");
+    i.eval_comm(&frag("rename f {}"));
+    let gone = i.eval_comm(&frag("f"));
+    assert_eq!(
+        (gone.code.clone(), gone.result.as_str()),
+        (Code::Error, "invalid command name \"f\"")
+    );
+    let again = i.eval_comm(&frag("f"));
+    assert_eq!(again, gone, "the same error, errorInfo included");
+    i.eval_comm(&frag("proc f {} {return three}"));
+    assert_eq!(i.eval_comm(&frag("f")).result, "three");
+    // The same text in another interpreter is compiled for that one.
+    let other = Interpreter::new().unwrap();
+    other.interp().eval_comm(&frag("proc f {} {return other}"));
+    assert_eq!(other.interp().eval_comm(&frag("f")).result, "other");
+    assert_eq!(i.eval_comm(&frag("f")).result, "three");
+}
