@@ -30,6 +30,7 @@ if {$mode eq "-server"} {
 }
 if {$mode eq "-client"} {
     lassign $argv - port n
+    after 120000 {puts -1; exit 1}
     proc cb {args} { if {[incr ::done] == $::n} { set ::fin 1 } }
     set ::done 0
     set t [clock microseconds]
@@ -39,6 +40,9 @@ if {$mode eq "-client"} {
     exit 0
 }
 set n [expr {[llength $argv] ? [lindex $argv 0] : 20000}]
+# Every wait below is in the event loop: a peer that dies or hangs ends
+# the run here rather than holding it.
+after 600000 {puts stderr "backlog.tcl: timed out"; exit 1}
 
 # 1. The receive path alone: commCollect's loop over one read of K
 # messages, then the K `after idle` handlers it scheduled.
@@ -77,7 +81,7 @@ proc gotline {s} {
 }
 proc burst {pace} {
     set srv [child -server]
-    gets $srv port
+    if {[gets $srv port] <= 0} { error "tcllib server did not start" }
     set s [socket 127.0.0.1 $port]
     fconfigure $s -buffering full -translation lf -blocking 0
     fileevent $s readable [list gotline $s]
@@ -146,6 +150,7 @@ foreach pace {0 2 5 10 20} {
     fileevent $cli readable [list set ::ended($pace) 1]
     vwait ::ended($pace)
     set secs [gets $cli]
+    if {![string is double -strict $secs] || $secs < 0} { error "tcllib client failed" }
     stop $cli
     close $l
     puts [format "%d callbacks from tcllib, %-18s %.3f s (%.1fk/s)" $::n \
