@@ -18,9 +18,23 @@ fn quick_bench_writes_table_and_chart() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let md = std::fs::read_to_string(dir.join("bench.md")).expect("bench.md");
     assert!(
-        md.starts_with("| workload | plain TCP | Rust ↔ Rust |"),
+        md.starts_with(
+            "| workload | plain TCP | tokio TCP floor | Tcl fileevent floor | Rust ↔ Rust |"
+        ),
         "{md}"
     );
+    // The floors are measured (a rate, not "failed" or "skipped") on the
+    // latency rows, and each side is set against them.
+    let sync = md
+        .lines()
+        .find(|l| l.starts_with("| sync round trips"))
+        .expect("sync row");
+    let cells: Vec<&str> = sync.split('|').map(str::trim).collect();
+    for (i, floor) in [(3, "tokio"), (4, "Tcl")] {
+        assert!(cells[i].contains("/s"), "{floor} floor: {sync}");
+    }
+    assert!(md.contains("Rust ↔ Rust / tokio floor"), "{md}");
+    assert!(md.contains("ours-in-tclsh / Tcl floor"), "{md}");
     assert!(md.contains("sync round trips"), "{md}");
     // The rows and columns of issue 14.
     for row in [
