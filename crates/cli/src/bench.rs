@@ -664,48 +664,23 @@ impl Env<'_> {
                 .map(|s| (s, peak))
                 .ok_or_else(|| format!("bad result {line:?}"));
         }
-        let mut procs = Vec::new();
-        for _ in 0..clients {
-            procs.push(TclProc::spawn(
-                self.tcl_env(side),
-                CLIENT_TCL,
-                &args,
-                self.bounds.run,
-            )?);
-        }
-        for p in &mut procs {
-            p.line_with("READY")?;
-        }
-        let start = Instant::now();
-        for p in &mut procs {
-            p.go()?;
-        }
-        for p in &mut procs {
-            p.line_with("RESULT ")?;
-        }
-        Ok((start.elapsed().as_secs_f64(), 0))
+        let secs = self.tcl_clients(self.tcl_env(side), CLIENT_TCL, &args, clients)?;
+        Ok((secs, 0))
     }
 
-    /// The Tcl event loop's floor: `work` (sync or concurrent) as a
-    /// fileevent ping-pong between tclsh processes, without comm.
-    fn tcl_floor(&self, work: Work) -> Result<f64, String> {
-        let (n, clients) = match work {
-            Work::Sync(n) => (n, 1),
-            Work::Concurrent(c, n) => (n, c),
-            _ => return Err("not a Tcl floor workload".into()),
-        };
-        let mut server = TclProc::spawn(None, FLOOR_SERVER_TCL, &[], self.bounds.run)?;
-        let port = server.line_with("PORT ")?;
-        let args = [port.as_str(), &n.to_string()].map(str::to_string);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    /// Starts `clients` tclsh processes running `body` with `args`, waits
+    /// until each says READY, starts them all at once and waits for each
+    /// one's RESULT: the seconds from the start to the last result.
+    fn tcl_clients(
+        &self,
+        ours: Option<&Path>,
+        body: &str,
+        args: &[&str],
+        clients: usize,
+    ) -> Result<f64, String> {
         let mut procs = Vec::new();
         for _ in 0..clients {
-            procs.push(TclProc::spawn(
-                None,
-                FLOOR_CLIENT_TCL,
-                &args,
-                self.bounds.run,
-            )?);
+            procs.push(TclProc::spawn(ours, body, args, self.bounds.run)?);
         }
         for p in &mut procs {
             p.line_with("READY")?;
@@ -718,6 +693,23 @@ impl Env<'_> {
             p.line_with("RESULT ")?;
         }
         Ok(start.elapsed().as_secs_f64())
+    }
+
+    /// The Tcl event loop's floor: `work` (sync or concurrent) as a
+    /// fileevent ping-pong between tclsh processes, without comm.
+    fn tcl_floor(&self, work: Work) -> Result<f64, String> {
+        let (n, clients) = match work {
+            Work::Sync(n) => (n, 1),
+            Work::Concurrent(c, n) => (n, c),
+            _ => return Err("not a Tcl floor workload".into()),
+        };
+        let mut server = TclProc::spawn(None, FLOOR_TCL, &["-serve"], self.bounds.run)?;
+        let port = server.line_with("PORT ")?;
+        let args = ["-client", port.as_str(), &n.to_string()].map(str::to_string);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let secs = self.tcl_clients(None, FLOOR_TCL, &args, clients);
+        drop(server);
+        secs
     }
 
     fn rust_client(&self, id: &str, work: Work) -> Result<f64, String> {
@@ -1087,49 +1079,9 @@ flush stdout
 vwait forever
 "#;
 
-/// The Tcl floor's server (see `bench/tcl/floor.tcl`): echoes each line
-/// with a reply of comm's size, from a fileevent, as comm's server would.
-const FLOOR_SERVER_TCL: &str = r#"
-proc accept {s args} {
-    fconfigure $s -buffering full -translation binary -blocking 0
-    fileevent $s readable [list echo $s]
-}
-proc echo {s} {
-    while {[gets $s line] >= 0} { puts $s {{reply 1 {return -code 0 1}}} }
-    if {[eof $s]} { close $s; return }
-    flush $s
-}
-set l [socket -server accept -myaddr 127.0.0.1 0]
-puts "PORT [lindex [fconfigure $l -sockname] 2]"
-flush stdout
-vwait forever
-"#;
-
-/// The Tcl floor's client: `n` round trips of one line each way, waiting
-/// for each answer in the event loop (`vwait`), as comm's `send` does.
-const FLOOR_CLIENT_TCL: &str = r#"
-lassign $argv port n
-set s [socket 127.0.0.1 $port]
-fconfigure $s -buffering full -translation binary -blocking 0
-proc answer {s} {
-    if {[gets $s line] >= 0} { set ::got $line } elseif {[eof $s]} { set ::got eof }
-}
-fileevent $s readable [list answer $s]
-proc roundtrip {} {
-    puts $::s {{send 1 {{set a 1}}}}
-    flush $::s
-    vwait ::got
-    if {$::got eq "eof"} { error "floor server went away" }
-}
-roundtrip
-puts READY
-flush stdout
-gets stdin
-set t [clock microseconds]
-for {set i 0} {$i < $n} {incr i} roundtrip
-puts "RESULT [expr {([clock microseconds] - $t) / 1e6}]"
-flush stdout
-"#;
+/// The Tcl floor (`bench/tcl/floor.tcl`): run with `-serve` as the echo
+/// server, with `-client PORT N` as a client.
+const FLOOR_TCL: &str = include_str!("../../../bench/tcl/floor.tcl");
 
 const CLIENT_TCL: &str = r#"
 package require comm $::want

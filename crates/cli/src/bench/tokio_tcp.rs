@@ -60,18 +60,24 @@ async fn connect(port: u16) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
+/// One round trip of [`REQUEST`] on `s`.
+async fn ping(s: &mut TcpStream) -> std::io::Result<()> {
+    let mut buf = [0u8; 256];
+    s.write_all(REQUEST).await?;
+    let mut got = 0;
+    while got < REQUEST.len() {
+        match s.read(&mut buf[got..]).await? {
+            0 => return Err(std::io::Error::other("echo server went away")),
+            k => got += k,
+        }
+    }
+    Ok(())
+}
+
 /// `n` round trips of [`REQUEST`] on `s`.
 async fn pings(mut s: TcpStream, n: usize) -> std::io::Result<()> {
-    let mut buf = [0u8; 256];
     for _ in 0..n {
-        s.write_all(REQUEST).await?;
-        let mut got = 0;
-        while got < REQUEST.len() {
-            match s.read(&mut buf[got..]).await? {
-                0 => return Err(std::io::Error::other("echo server went away")),
-                k => got += k,
-            }
-        }
+        ping(&mut s).await?;
     }
     Ok(())
 }
@@ -120,23 +126,11 @@ fn inner(rt: &Runtime, port: u16, work: Work, limit: Duration) -> Result<f64, St
                 .map_err(|e| e.to_string())?;
             let deadline = Instant::now() + limit;
             let start = Instant::now();
-            let mut buf = [0u8; 256];
             for _ in 0..n {
                 if Instant::now() > deadline {
                     return Err(format!("timeout after {limit:?}"));
                 }
-                own.block_on(async {
-                    s.write_all(REQUEST).await?;
-                    let mut got = 0;
-                    while got < REQUEST.len() {
-                        match s.read(&mut buf[got..]).await? {
-                            0 => return Err(std::io::Error::other("echo server went away")),
-                            k => got += k,
-                        }
-                    }
-                    Ok(())
-                })
-                .map_err(|e| e.to_string())?;
+                own.block_on(ping(&mut s)).map_err(|e| e.to_string())?;
             }
             Ok(start.elapsed().as_secs_f64())
         }
