@@ -3,26 +3,25 @@
 # event loop on a fileevent, as comm does (no comm at all). The lines have
 # the size of comm's sync request and reply for `set a 1`.
 #   tclsh floor.tcl ?N?            N round trips against a child server; prints a line
-#   tclsh floor.tcl -serve         the server: prints "PORT p", echoes until stdin closes
+#   tclsh floor.tcl -serve ?-once? the server: prints "PORT p" and echoes (for 10
+#                                  minutes at most; -once: until a client leaves)
 #   tclsh floor.tcl -client P N    a client of port P: prints READY, waits for a
 #                                  line on stdin, runs N round trips, prints "RESULT secs"
 # (`tclcomm bench` runs the last two for its "Tcl fileevent floor" column.)
-proc serve {} {
+proc serve {once} {
+    set ::once $once
     proc accept {s args} {
         fconfigure $s -buffering full -translation binary -blocking 0
         fileevent $s readable [list echo $s]
     }
     proc echo {s} {
         while {[gets $s line] >= 0} { puts $s {{reply 1 {return -code 0 1}}} }
-        if {[eof $s]} { close $s; return }
+        if {[eof $s]} { close $s; if {$::once} exit; return }
         flush $s
     }
     set l [socket -server accept -myaddr 127.0.0.1 0]
     puts "PORT [lindex [fconfigure $l -sockname] 2]"
     flush stdout
-    # Ends when whoever started it goes (stdin closes), or after 10 minutes.
-    fconfigure stdin -blocking 0
-    fileevent stdin readable {if {[gets stdin] < 0 && [eof stdin]} exit}
     after 600000 exit
     vwait forever
 }
@@ -50,7 +49,7 @@ proc timed {n} {
 
 switch -- [lindex $argv 0] {
     -serve {
-        serve
+        serve [expr {[lindex $argv 1] eq "-once"}]
     }
     -client {
         lassign $argv - port n
@@ -65,7 +64,7 @@ switch -- [lindex $argv 0] {
     }
     default {
         set n [expr {[llength $argv] ? [lindex $argv 0] : 5000}]
-        set child [open |[list [info nameofexecutable] [info script] -serve] r+]
+        set child [open |[list [info nameofexecutable] [info script] -serve -once] r]
         if {[gets $child line] <= 0 || ![regexp {^PORT (\d+)$} $line -> port]} {
             puts stderr "floor server did not start"
             exit 1
