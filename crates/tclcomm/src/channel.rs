@@ -151,10 +151,10 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn push(&self, bytes: &[u8]) {
+    fn push(&self, bytes: Vec<u8>) {
         let mut b = lock(&self.bytes);
         let was_empty = b.is_empty();
-        b.extend_from_slice(bytes);
+        append(&mut b, bytes);
         drop(b);
         if was_empty {
             self.ready.notify_one();
@@ -163,14 +163,25 @@ impl Outbox {
 
     /// Appends without waking the writer: the caller flushes (see
     /// [`Inner::flush_held`]).
-    fn push_quiet(&self, bytes: &[u8]) {
-        lock(&self.bytes).extend_from_slice(bytes);
+    fn push_quiet(&self, bytes: Vec<u8>) {
+        append(&mut lock(&self.bytes), bytes);
     }
 
     /// Takes what is queued, leaving `spare` (emptied) in its place.
     fn take(&self, spare: &mut Vec<u8>) {
         spare.clear();
         std::mem::swap(&mut *lock(&self.bytes), spare);
+    }
+}
+
+/// Appends `bytes` to the outbox buffer `b`. Into an empty buffer too
+/// small for them, `bytes` is moved, not copied: a big message is then
+/// never copied (nor its pages faulted in) a second time.
+fn append(b: &mut Vec<u8>, bytes: Vec<u8>) {
+    if b.is_empty() && b.capacity() < bytes.len() {
+        *b = bytes;
+    } else {
+        b.extend_from_slice(&bytes);
     }
 }
 
@@ -894,16 +905,18 @@ impl Inner {
                     {
                         match sock.try_write(&bytes) {
                             Ok(n) if n == bytes.len() => continue,
-                            Ok(n) => bytes = bytes.split_off(n),
+                            // The rest moves to the front of the same
+                            // buffer: no second allocation of a big message.
+                            Ok(n) => drop(bytes.drain(..n)),
                             Err(_) => {}
                         }
                     }
                     let queued =
                         c.outbox.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
                     if hold {
-                        c.outbox.push_quiet(&bytes);
+                        c.outbox.push_quiet(bytes);
                     } else {
-                        c.outbox.push(&bytes);
+                        c.outbox.push(bytes);
                     }
                     // The engine decides whether the peer reads; if not, the
                     // Close it queues frees what the outbox holds.

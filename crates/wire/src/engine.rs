@@ -1313,18 +1313,14 @@ impl Engine {
         ) {
             return false;
         }
-        let message = match kind {
-            RequestKind::Send => Message::Reply {
-                serial: serial.clone(),
-                outcome: outcome.clone(),
-            },
-            RequestKind::Command => Message::Callback {
-                serial: serial.clone(),
-                outcome: outcome.clone(),
-            },
+        // Encoded from the borrowed outcome: a big result is not copied
+        // into a message first.
+        let instruction = match kind {
+            RequestKind::Send => "reply",
+            RequestKind::Command => "callback",
             RequestKind::Async => return true,
         };
-        self.write(conn, message.encode());
+        self.write(conn, Message::encode_answer(instruction, serial, outcome));
         true
     }
 

@@ -354,6 +354,16 @@ impl Message {
         }
     }
 
+    /// The wire form of a `reply` or `callback` (`instruction`) carrying
+    /// `outcome`: the bytes [`Message::encode`] gives for
+    /// [`Message::Reply`] or [`Message::Callback`], without first moving
+    /// (or copying) the outcome into a message.
+    pub fn encode_answer(instruction: &str, serial: &Serial, outcome: &Outcome) -> Vec<u8> {
+        let mut out = String::new();
+        write_answer(&mut out, instruction, serial, outcome);
+        out.into_bytes()
+    }
+
     /// Decodes one framed word (as returned by [`crate::Framer::next_word`]).
     ///
     /// The word is a list: instruction, serial (verbatim), payload; missing

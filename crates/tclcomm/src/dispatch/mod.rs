@@ -296,7 +296,7 @@ impl Dispatcher {
         let outcome = loop {
             match parser.next_command() {
                 Ok(None) => break Ok(result),
-                Ok(Some(cmd)) => match self.eval_command(&cmd, depth) {
+                Ok(Some(cmd)) => match self.eval_command(cmd, depth) {
                     Ok(r) => result = r,
                     Err(e) => break Err(e),
                 },
@@ -339,10 +339,13 @@ impl Dispatcher {
         }))
     }
 
-    fn eval_command(&self, cmd: &Command<'_>, depth: usize) -> Result<String, TclError> {
+    /// Evaluates one parsed command, taking it: a word that is one piece
+    /// of text the parser already owns (a word with backslash escapes)
+    /// becomes the argument as it is, not a copy of it.
+    fn eval_command(&self, cmd: Command<'_>, depth: usize) -> Result<String, TclError> {
         let mut words = Vec::with_capacity(cmd.words.len());
-        for w in &cmd.words {
-            let value = self.subst(&w.tokens, cmd.text, depth)?;
+        for w in cmd.words {
+            let value = self.subst(w.tokens, cmd.text, depth)?;
             if w.expand {
                 let items = list::parse_list(&value).map_err(|le| {
                     let mut e = TclError::new(le.message).with_errorcode(le.errorcode);
@@ -402,15 +405,22 @@ impl Dispatcher {
     }
 
     /// Substitutes one word's tokens. `text` is the command logged for
-    /// errors raised here (variable reads).
-    fn subst(&self, tokens: &[Token<'_>], text: &str, depth: usize) -> Result<String, TclError> {
-        if let [Token::Text(t)] = tokens {
-            return Ok(t.to_string());
+    /// errors raised here (variable reads). Takes the tokens: a word of one
+    /// piece of text the parser already owns (one with backslash escapes)
+    /// is returned as it is, not copied.
+    fn subst(
+        &self,
+        mut tokens: Vec<Token<'_>>,
+        text: &str,
+        depth: usize,
+    ) -> Result<String, TclError> {
+        if let [Token::Text(t)] = tokens.as_mut_slice() {
+            return Ok(std::mem::take(t).into_owned());
         }
         let mut out = String::new();
         for t in tokens {
             match t {
-                Token::Text(s) => out.push_str(s),
+                Token::Text(s) => out.push_str(&s),
                 Token::Script(cmds) => {
                     // Same script level: errors are logged by the innermost
                     // command only, as in Tcl 8.6's compiled scripts.
