@@ -653,6 +653,38 @@ mod x86 {
         n
     }
 
+    /// [`SIMPLE_ESCAPES`](super::SIMPLE_ESCAPES) from `@` to DEL, by
+    /// the low six bits: what an escaped byte from `@` on stands for (the
+    /// bytes below `@` stand for themselves).
+    const SIMPLE_HIGH: [u8; 64] = {
+        let mut t = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            let e = super::SIMPLE_ESCAPES[64 + i];
+            t[i] = if e == super::FULL { 64 + i as u8 } else { e };
+            i += 1;
+        }
+        t
+    };
+
+    /// [`collapse_block_portable`](super::collapse_block_portable) on
+    /// AVX-512: a permute substitutes the escaped letters and a compress
+    /// drops the backslashes before them.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2")]
+    #[inline]
+    pub(super) fn collapse_block(
+        bytes: &[u8; BLOCK],
+        escaped: u64,
+        dropped: u64,
+        dst: &mut [u8; BLOCK],
+    ) -> usize {
+        let v = load(bytes);
+        let high = escaped & !_mm512_cmplt_epu8_mask(v, splat(64));
+        let mapped = _mm512_mask_permutexvar_epi8(v, high, v, bytemuck::cast(SIMPLE_HIGH));
+        *dst = bytemuck::cast(_mm512_maskz_compress_epi8(!dropped, mapped));
+        (!dropped).count_ones() as usize
+    }
+
     /// Backslashes, opening and closing braces of a block.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
@@ -1356,6 +1388,49 @@ const SIMPLE_ESCAPES: [u8; 128] = {
 /// Marks a sequence [`SIMPLE_ESCAPES`] leaves to [`backslash`].
 const FULL: u8 = 0xFF;
 
+/// The end of the run of `bytes` from `from` that holds nothing but
+/// ASCII bytes other than `stops` and backslash and `\\`, and simple
+/// backslash pairs: a backslash and an ASCII byte standing for one byte (not
+/// the start of a hex, octal or Unicode escape, nor a backslash-newline).
+/// A script parser substitutes such a run with [`collapse`] in one go
+/// instead of byte by byte. The run never ends inside a pair; `from` must
+/// not be inside one. Scanned a 64-byte block at a time.
+pub fn simple_run_end(bytes: &[u8], from: usize, stops: &[u8]) -> usize {
+    let mut esc = EscapeTracker::default();
+    for (at, block, n) in Blocks::new(bytes, from) {
+        let bs = block.eq(b'\\');
+        let escaped = esc.next(bs);
+        let non_ascii = block.mask(|x| x);
+        let mut stop = non_ascii;
+        for &c in stops {
+            stop |= block.eq(c);
+        }
+        let past = if n < BLOCK { !below(n as u32) } else { 0 };
+        // A plain byte that ends the run, or the padding after the input.
+        let plain_end = (stop & !escaped & !bs) | past;
+        // An escaped byte that is not simple: the run ends at its backslash
+        // (the block before's last byte when it is the first). Escaped
+        // padding: a backslash at the very end, which stands for itself.
+        let hard = escaped
+            & (non_ascii
+                | past
+                | block.any_of([
+                    b'x', b'u', b'U', b'\n', b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7',
+                ]));
+        let at_plain = at + plain_end.trailing_zeros() as usize;
+        let at_hard = (at + hard.trailing_zeros() as usize).saturating_sub(1);
+        match (plain_end != 0, hard != 0) {
+            (false, false) => {}
+            (true, false) => return at_plain,
+            (false, true) => return at_hard,
+            (true, true) => return at_plain.min(at_hard),
+        }
+    }
+    // The input ends on a whole block: a backslash at its very end (escaping
+    // nothing) is not part of the run.
+    bytes.len() - esc.carry as usize
+}
+
 /// Substitutes every backslash sequence in `raw` (TclCopyAndCollapse).
 pub fn collapse(raw: &str) -> String {
     let (s, from) = collapse_simple(raw.as_bytes());
@@ -1401,7 +1476,55 @@ fn collapse_from(raw: &str, s: String, from: usize) -> String {
 /// time, without a branch per byte (dense escapes would mispredict).
 /// Returns the output and where the general loop goes on (never inside a
 /// backslash sequence).
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
 fn collapse_simple(bytes: &[u8]) -> (String, usize) {
+    match_target! {
+        "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2" => collapse_kernel(bytes, |b, e, d, dst| x86::collapse_block(b, e, d, dst)),
+        _ => collapse_kernel(bytes, collapse_block_portable),
+    }
+}
+
+/// [`collapse_simple`] byte by byte whatever the CPU (to test both).
+#[cfg(test)]
+fn collapse_simple_portable(bytes: &[u8]) -> (String, usize) {
+    collapse_kernel(bytes, collapse_block_portable)
+}
+
+/// Collapses one block whose `escaped` bytes (all ASCII and mapped by
+/// [`SIMPLE_ESCAPES`]) are substituted and whose `dropped` bytes (the
+/// backslashes before them) are left out, into `dst`; returns the bytes
+/// written. Without a branch per byte (dense escapes would mispredict).
+#[inline(always)]
+fn collapse_block_portable(
+    real: &[u8; BLOCK],
+    escaped: u64,
+    dropped: u64,
+    dst: &mut [u8; BLOCK],
+) -> usize {
+    let mut j = 0;
+    for (k, &b) in real.iter().enumerate() {
+        let e = (escaped >> k) & 1 != 0;
+        dst[j & 63] = if e {
+            SIMPLE_ESCAPES[usize::from(b & 0x7F)]
+        } else {
+            b
+        };
+        j += 1 - ((dropped >> k) & 1) as usize;
+    }
+    j
+}
+
+/// [`collapse_simple`] with `block_fn` collapsing each whole block that has
+/// an escape.
+#[inline(always)]
+fn collapse_kernel(
+    bytes: &[u8],
+    block_fn: impl Fn(&[u8; BLOCK], u64, u64, &mut [u8; BLOCK]) -> usize,
+) -> (String, usize) {
     // Written in place (`p` bytes so far; the output is never longer than
     // what it came from), not appended block by block: a copy call per
     // block would cost as much as the substitution.
@@ -1437,21 +1560,14 @@ fn collapse_simple(bytes: &[u8]) -> (String, usize) {
             // block when it escapes the block's first byte.
             return fall_back(bytes, v, p, at - carry_in as usize);
         }
-        let Ok(dst) = <&mut [u8; BLOCK]>::try_from(dst) else {
+        let (Ok(dst), Ok(whole)) = (
+            <&mut [u8; BLOCK]>::try_from(dst),
+            <&[u8; BLOCK]>::try_from(real),
+        ) else {
+            // A partial (last) block.
             return fall_back(bytes, v, p, at - carry_in as usize);
         };
-        let dropped = bs & !escaped;
-        let mut j = 0;
-        for (k, &b) in real.iter().enumerate() {
-            let e = (escaped >> k) & 1 != 0;
-            dst[j & 63] = if e {
-                SIMPLE_ESCAPES[usize::from(b & 0x7F)]
-            } else {
-                b
-            };
-            j += 1 - ((dropped >> k) & 1) as usize;
-        }
-        p += j;
+        p += block_fn(whole, escaped, bs & !escaped, dst);
     }
     v.truncate(p);
     // A whole last block ending in an unescaped backslash: that backslash
@@ -1736,6 +1852,87 @@ mod tests {
             e(&format!("{{a}}xxx{} yy", "\u{1F600}".repeat(9))),
             "list element in braces followed by \"xxx\u{1F600}\u{1F600}\u{FFFD}\" instead of space"
         );
+    }
+
+    /// [`simple_run_end`] byte by byte.
+    fn simple_run_end_bytewise(b: &[u8], from: usize, stops: &[u8]) -> usize {
+        let mut i = from;
+        loop {
+            match b.get(i) {
+                Some(b'\\') => match b.get(i + 1) {
+                    Some(&c) if c < 0x80 && SIMPLE_ESCAPES[usize::from(c)] != FULL => i += 2,
+                    _ => return i,
+                },
+                Some(&c) if c < 0x80 && !stops.contains(&c) => i += 1,
+                _ => return i,
+            }
+        }
+    }
+
+    #[test]
+    fn simple_run_end_matches_byte_by_byte() {
+        let alphabet = [
+            "a", "\\", "\\", "\\", "{", " ", "\n", ";", "$", "]", "é", "x", "0", "n",
+        ];
+        let mut cases = Cases::new(0x5133_e1e5_0123_4567);
+        for _ in 0..50_000 {
+            let seed = cases.next_seed();
+            let len = (seed % 300) as usize;
+            let mut draws = Draws::new(seed);
+            // Sparse stops, so that runs cross blocks.
+            let text: String = (0..len)
+                .map(|_| {
+                    if draws.below(8) == 0 {
+                        draws.pick(&alphabet)
+                    } else {
+                        let k = 2 + draws.below(2);
+                        draws.pick(&["a", "\\", "b", "\\n"][..k])
+                    }
+                })
+                .collect();
+            let b = text.as_bytes();
+            for stops in [&b" \n;$[]"[..], &b"\"$["[..], &b""[..]] {
+                // From the start, and from just after where the first run
+                // ends on a plain ASCII byte (never inside a pair).
+                let first = simple_run_end_bytewise(b, 0, stops);
+                let mut starts = vec![0];
+                if b.get(first).is_some_and(|&c| c < 0x80 && c != b'\\') {
+                    starts.push(first + 1);
+                }
+                for from in starts {
+                    assert_eq!(
+                        simple_run_end(b, from, stops),
+                        simple_run_end_bytewise(b, from, stops),
+                        "{text:?} from {from} stops {stops:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_collapse_matches_byte_by_byte() {
+        // Mostly simple escapes (so that whole blocks take the vector path
+        // where the CPU has it), a few that are not, and lengths across
+        // several 64-byte blocks.
+        let alphabet = [
+            "a", "\\", "\\", "\\", "{", "}", "n", "t", "v", " ", "$", "\"", "é", "x", "0",
+        ];
+        let mut cases = Cases::new(0x00c0_11a9_5e5e_ed01);
+        for _ in 0..20_000 {
+            let seed = cases.next_seed();
+            let len = (seed % 400) as usize;
+            let mut draws = Draws::new(seed);
+            let text: String = (0..len).map(|_| draws.pick(&alphabet)).collect();
+            let want = collapse_from(&text, String::new(), 0);
+            assert_eq!(collapse(&text), want, "{text:?}");
+            let (s, from) = collapse_simple_portable(text.as_bytes());
+            assert_eq!(collapse_from(&text, s, from), want, "{text:?}");
+            assert_eq!(
+                collapse_simple(text.as_bytes()),
+                collapse_simple_portable(text.as_bytes())
+            );
+        }
     }
 
     #[test]
