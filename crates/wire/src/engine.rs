@@ -1247,10 +1247,10 @@ impl Engine {
         self.serial += 1;
         let serial = self.serial;
         let s = Serial::from(serial);
-        let message = match kind {
-            RequestKind::Send => Message::Send { serial: s, script },
-            RequestKind::Async => Message::Async { serial: s, script },
-            RequestKind::Command => Message::Command { serial: s, script },
+        let instruction = match kind {
+            RequestKind::Send => "send",
+            RequestKind::Async => "async",
+            RequestKind::Command => "command",
         };
         let call = match kind {
             RequestKind::Send => Some(CallKind::Sync),
@@ -1270,7 +1270,7 @@ impl Engine {
                 c.waiting += 1;
             }
         }
-        let bytes = message.encode();
+        let bytes = Message::encode_request(instruction, &s, script);
         match self.conns.get_mut(&conn) {
             Some(c) if matches!(c.auth, Auth::Offered | Auth::Answered { .. }) => {
                 c.deferred.push(bytes);
