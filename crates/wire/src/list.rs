@@ -1389,9 +1389,9 @@ const SIMPLE_ESCAPES: [u8; 128] = {
 const FULL: u8 = 0xFF;
 
 /// The end of the run of `bytes` from `from` that holds nothing but
-/// ASCII bytes other than `stops` and backslash and `\\`, and simple
-/// backslash pairs: a backslash and an ASCII byte standing for one byte (not
-/// the start of a hex, octal or Unicode escape, nor a backslash-newline).
+/// bytes other than `stops` (ASCII) and backslash, and simple backslash
+/// pairs: a backslash and an ASCII byte standing for one byte (not the
+/// start of a hex, octal or Unicode escape, nor a backslash-newline).
 /// A script parser substitutes such a run with [`collapse`] in one go
 /// instead of byte by byte. The run never ends inside a pair; `from` must
 /// not be inside one. Scanned a 64-byte block at a time.
@@ -1401,7 +1401,7 @@ pub fn simple_run_end(bytes: &[u8], from: usize, stops: &[u8]) -> usize {
         let bs = block.eq(b'\\');
         let escaped = esc.next(bs);
         let non_ascii = block.mask(|x| x);
-        let mut stop = non_ascii;
+        let mut stop = 0;
         for &c in stops {
             stop |= block.eq(c);
         }
@@ -1863,7 +1863,7 @@ mod tests {
                     Some(&c) if c < 0x80 && SIMPLE_ESCAPES[usize::from(c)] != FULL => i += 2,
                     _ => return i,
                 },
-                Some(&c) if c < 0x80 && !stops.contains(&c) => i += 1,
+                Some(&c) if c != b'\\' && !stops.contains(&c) => i += 1,
                 _ => return i,
             }
         }
@@ -1896,7 +1896,9 @@ mod tests {
                 // ends on a plain ASCII byte (never inside a pair).
                 let first = simple_run_end_bytewise(b, 0, stops);
                 let mut starts = vec![0];
-                if b.get(first).is_some_and(|&c| c < 0x80 && c != b'\\') {
+                if b.get(first)
+                    .is_some_and(|&c| c != b'\\' && text.is_char_boundary(first + 1))
+                {
                     starts.push(first + 1);
                 }
                 for from in starts {

@@ -393,9 +393,10 @@ impl<'s> Parser<'s> {
     /// that follow, up to anything else (which the caller's loop handles).
     fn simple_run(&mut self, mode: Mode, t: &mut String) {
         // A long run (dense escaping in a big argument: what `list` writes
-        // for a value that must be backslash-quoted) is found a block at a
-        // time and substituted in one go, into `t`'s place when `t` is
-        // still empty, instead of a push per byte.
+        // for a value that must be backslash-quoted; other characters than
+        // ASCII included) is found a block at a time and substituted in one
+        // go, into `t`'s place when `t` is still empty, instead of a push
+        // per byte.
         let end = tclcomm_wire::list::simple_run_end(self.b, self.pos, run_stops(mode));
         if end - self.pos >= LONG_RUN {
             let piece = tclcomm_wire::list::collapse(&self.src[self.pos..end]);
