@@ -535,9 +535,10 @@ fn scan_kernel(s: &[u8], first: bool, classify: impl Fn(&[u8; BLOCK], bool) -> S
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_cmplt_epu8_mask,
-        _mm512_mask_mov_epi8, _mm512_mask_permutexvar_epi8, _mm512_maskz_compress_epi8,
-        _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_sub_epi8, _pdep_u64,
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmpge_epu8_mask, _mm512_cmple_epu8_mask,
+        _mm512_cmplt_epu8_mask, _mm512_mask_mov_epi8, _mm512_mask_permutexvar_epi8,
+        _mm512_maskz_compress_epi8, _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_sub_epi8,
+        _pdep_u64,
     };
 
     use super::{BLOCK, ScanMasks};
@@ -683,6 +684,27 @@ mod x86 {
         let mapped = _mm512_mask_permutexvar_epi8(v, high, v, bytemuck::cast(SIMPLE_HIGH));
         *dst = bytemuck::cast(_mm512_maskz_compress_epi8(!dropped, mapped));
         (!dropped).count_ones() as usize
+    }
+
+    /// [`RunMasks`](super::RunMasks) of a block.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    pub(super) fn run_masks(bytes: &[u8; BLOCK], stops: &[u8]) -> super::RunMasks {
+        let v = load(bytes);
+        let mut stop = 0;
+        for &c in stops {
+            stop |= eq(v, c);
+        }
+        let mut not_simple = 0;
+        for c in super::NOT_SIMPLE {
+            not_simple |= eq(v, c);
+        }
+        super::RunMasks {
+            backslash: eq(v, b'\\'),
+            stop,
+            non_ascii: _mm512_cmpge_epu8_mask(v, splat(0x80)),
+            not_simple,
+        }
     }
 
     /// Backslashes, opening and closing braces of a block.
@@ -1395,28 +1417,76 @@ const FULL: u8 = 0xFF;
 /// A script parser substitutes such a run with [`collapse`] in one go
 /// instead of byte by byte. The run never ends inside a pair; `from` must
 /// not be inside one. Scanned a 64-byte block at a time.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
 pub fn simple_run_end(bytes: &[u8], from: usize, stops: &[u8]) -> usize {
+    match_target! {
+        "x86_64+avx512f+avx512bw" => run_end_kernel(bytes, from, stops, |b, s| x86::run_masks(b, s)),
+        _ => run_end_kernel(bytes, from, stops, run_masks_portable),
+    }
+}
+
+/// [`simple_run_end`] on 16-byte vectors whatever the CPU (to test both).
+#[cfg(test)]
+fn simple_run_end_portable(bytes: &[u8], from: usize, stops: &[u8]) -> usize {
+    run_end_kernel(bytes, from, stops, run_masks_portable)
+}
+
+/// What [`simple_run_end`] looks at in a block: backslashes, `stops`,
+/// bytes beyond ASCII, and the bytes after a backslash that start a
+/// sequence [`SIMPLE_ESCAPES`] leaves to [`backslash`].
+#[derive(Clone, Copy)]
+struct RunMasks {
+    backslash: u64,
+    stop: u64,
+    non_ascii: u64,
+    not_simple: u64,
+}
+
+/// The sequences after a backslash that [`SIMPLE_ESCAPES`] does not map.
+const NOT_SIMPLE: [u8; 12] = [
+    b'x', b'u', b'U', b'\n', b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7',
+];
+
+/// [`RunMasks`] of a block on 16-byte vectors.
+#[inline(always)]
+fn run_masks_portable(bytes: &[u8; BLOCK], stops: &[u8]) -> RunMasks {
+    let block = Block::new(bytes);
+    let mut stop = 0;
+    for &c in stops {
+        stop |= block.eq(c);
+    }
+    RunMasks {
+        backslash: block.eq(b'\\'),
+        stop,
+        non_ascii: block.mask(|x| x),
+        not_simple: block.any_of(NOT_SIMPLE),
+    }
+}
+
+/// [`simple_run_end`] with `classify` giving each block's masks.
+#[inline(always)]
+fn run_end_kernel(
+    bytes: &[u8],
+    from: usize,
+    stops: &[u8],
+    classify: impl Fn(&[u8; BLOCK], &[u8]) -> RunMasks,
+) -> usize {
     let mut esc = EscapeTracker::default();
-    for (at, block, n) in Blocks::new(bytes, from) {
-        let bs = block.eq(b'\\');
-        let escaped = esc.next(bs);
-        let non_ascii = block.mask(|x| x);
-        let mut stop = 0;
-        for &c in stops {
-            stop |= block.eq(c);
-        }
+    let mut tail = [0u8; BLOCK];
+    for (at, block, n) in raw_blocks(bytes, from, &mut tail) {
+        let m = classify(block, stops);
+        let escaped = esc.next(m.backslash);
         let past = if n < BLOCK { !below(n as u32) } else { 0 };
         // A plain byte that ends the run, or the padding after the input.
-        let plain_end = (stop & !escaped & !bs) | past;
+        let plain_end = (m.stop & !escaped & !m.backslash) | past;
         // An escaped byte that is not simple: the run ends at its backslash
         // (the block before's last byte when it is the first). Escaped
         // padding: a backslash at the very end, which stands for itself.
-        let hard = escaped
-            & (non_ascii
-                | past
-                | block.any_of([
-                    b'x', b'u', b'U', b'\n', b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7',
-                ]));
+        let hard = escaped & (m.non_ascii | m.not_simple | past);
         let at_plain = at + plain_end.trailing_zeros() as usize;
         let at_hard = (at + hard.trailing_zeros() as usize).saturating_sub(1);
         match (plain_end != 0, hard != 0) {
@@ -1902,11 +1972,10 @@ mod tests {
                     starts.push(first + 1);
                 }
                 for from in starts {
-                    assert_eq!(
-                        simple_run_end(b, from, stops),
-                        simple_run_end_bytewise(b, from, stops),
-                        "{text:?} from {from} stops {stops:?}"
-                    );
+                    let want = simple_run_end_bytewise(b, from, stops);
+                    let why = format!("{text:?} from {from} stops {stops:?}");
+                    assert_eq!(simple_run_end(b, from, stops), want, "{why}");
+                    assert_eq!(simple_run_end_portable(b, from, stops), want, "{why}");
                 }
             }
         }
