@@ -1156,6 +1156,24 @@ impl Engine {
         let Some(id) = c.id.clone().filter(|_| matches!(c.auth, Auth::Done)) else {
             return Err(word);
         };
+        // The usual shape, `send 5 {{script}}`, in one scan of the script
+        // (the general path below scans it twice: for the message's third
+        // element, then for the payload's one).
+        if let Some(found) = crate::list::one_braced_fragment(&word) {
+            let (instruction, serial, start, end) = found;
+            let kind = match instruction {
+                "send" => RequestKind::Send,
+                "async" => RequestKind::Async,
+                "command" => RequestKind::Command,
+                _ => return Err(word),
+            };
+            let serial = Serial(serial.to_string());
+            let mut fragment = word;
+            fragment.truncate(end);
+            fragment.drain(..start);
+            self.request(conn, id, kind, serial, vec![fragment]);
+            return Ok(());
+        }
         let found = {
             let Ok(words) = crate::list::parse_list_cow(&word) else {
                 return Err(word);

@@ -1367,6 +1367,38 @@ impl<'a> Iterator for ListIter<'a> {
     }
 }
 
+/// For a list of exactly three elements whose first two are literal and
+/// whose third is `{{fragment}}` (a braced one-element list of a braced
+/// element: a request carrying one script fragment, as comm senders write
+/// it): the first two elements and where `fragment` starts and ends in
+/// `s`. Found in one scan of the fragment: the close of the inner brace,
+/// followed at once by the outer one, is where both groups end. `None`
+/// when the list is not of that shape (or not a list).
+pub(crate) fn one_braced_fragment(s: &str) -> Option<(&str, &str, usize, usize)> {
+    let mut items = ListIter::new(s);
+    let Some(Ok(Cow::Borrowed(first))) = items.next() else {
+        return None;
+    };
+    let Some(Ok(Cow::Borrowed(second))) = items.next() else {
+        return None;
+    };
+    let bytes = s.as_bytes();
+    let open = items.pos;
+    if bytes.get(open..open + 2) != Some(b"{{") {
+        return None;
+    }
+    let inner = find_close_brace(bytes, open + 2)?;
+    if bytes.get(inner + 1) != Some(&b'}') {
+        return None;
+    }
+    // Nothing but whitespace after the outer close: no junk, no fourth
+    // element.
+    if !bytes.get(inner + 2..)?.iter().all(|&b| is_space(b)) {
+        return None;
+    }
+    Some((first, second, open + 2, inner))
+}
+
 /// Number of elements in a Tcl list (`llength`), or Tcl's error.
 pub fn list_length(s: &str) -> Result<usize, ListError> {
     let mut n = 0;
