@@ -783,6 +783,10 @@ const ESCAPE_AS_NO_BRACES: [u8; 256] = {
 /// [`write_escaped`]): small enough to stay in cache.
 const ESCAPED_PIECE: usize = 64 * 1024;
 
+/// From this size on, [`escape_kernel`] reserves room for the most its
+/// output can take rather than counting the escapes first.
+const RESERVE_MOST: usize = 1 << 20;
+
 /// Appends `s` backslash-quoted (braces too when `braces`) to `out`, on
 /// the widest vectors the CPU has.
 #[multiversion(targets(
@@ -841,11 +845,18 @@ fn escape_kernel(
         &ESCAPE_AS_NO_BRACES
     };
     // The exact size (a count of the escapes, a popcount per block): a
-    // guess that falls short copies everything already written.
-    let escapes: usize = Blocks::new(bytes, 0)
-        .map(|(_, block, _)| escape_mask(&block, braces).count_ones() as usize)
-        .sum();
-    out.reserve(bytes.len() + escapes);
+    // guess that falls short copies everything already written. A big
+    // element gets the most it can take instead (two bytes out per byte
+    // in), without the counting pass: the pages it does not use are never
+    // touched, so they cost address space, not memory.
+    if bytes.len() >= RESERVE_MOST {
+        out.reserve(2 * bytes.len());
+    } else {
+        let escapes: usize = Blocks::new(bytes, 0)
+            .map(|(_, block, _)| escape_mask(&block, braces).count_ones() as usize)
+            .sum();
+        out.reserve(bytes.len() + escapes);
+    }
     // Bytes, not a String, so that each byte is a store without a UTF-8
     // length check; appended to `out` in pieces that end on a character
     // boundary (each piece is checked once: only ASCII bytes are added or

@@ -694,7 +694,11 @@ fn dense_escapes_come_back_whole() {
         let mut s = String::from("}");
         // Now and then long enough for the block-wise path (runs of at
         // least 256 bytes), across several blocks.
-        let n = if seed.is_multiple_of(4) { seed % 800 } else { seed % 40 };
+        let n = if seed.is_multiple_of(4) {
+            seed % 800
+        } else {
+            seed % 40
+        };
         for _ in 0..n {
             seed ^= seed << 13;
             seed ^= seed >> 7;
