@@ -131,6 +131,34 @@ impl<'a> Interp<'a> {
         self.run(|raw| unsafe { sys::Tcl_EvalObjv(raw, n, Obj::as_objv(objv), 0) })
     }
 
+    /// Invokes the command made of `objv` at global level (what `uplevel
+    /// #0` does with a script of that one command) with exceptions
+    /// allowed, and returns the code, result and error options as
+    /// [`eval_outcome`](Self::eval_outcome) does. Nothing is parsed.
+    pub fn eval_objv_outcome(&self, objv: &[Obj]) -> EvalOutcome {
+        self.allow_exceptions();
+        let r = match sys::Size::try_from(objv.len()) {
+            // SAFETY: live interp; `objv` is a valid array of live objects.
+            Ok(n) => self.run(|raw| unsafe {
+                sys::Tcl_EvalObjv(raw, n, Obj::as_objv(objv), sys::TCL_EVAL_GLOBAL)
+            }),
+            Err(_) => Err(Exception::error("too many words")),
+        };
+        match r {
+            Ok(r) => EvalOutcome {
+                code: sys::TCL_OK,
+                result: r.to_str().into_owned(),
+                ..EvalOutcome::default()
+            },
+            Err(e) => EvalOutcome {
+                code: e.code,
+                result: e.result,
+                errorinfo: e.errorinfo.unwrap_or_default(),
+                errorcode: e.errorcode.unwrap_or_default(),
+            },
+        }
+    }
+
     /// Evaluates `script` at global level with exceptions allowed, so that
     /// `break`, `continue`, `return` and custom codes come back raw, and
     /// returns the code, result and error options. (Like any top-level
