@@ -217,6 +217,7 @@ impl Interp<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::literal_command;
 
