@@ -576,16 +576,20 @@ impl Env<'_> {
                 let store: Arc<Mutex<HashMap<String, String>>> = Arc::default();
                 let d = Dispatcher::new();
                 let s = store.clone();
-                d.register("set", move |_, args| {
+                // Given its arguments, `set` stores one copy of the value
+                // and returns the argument itself, as Tcl shares the object
+                // between the variable and the result.
+                d.register_owned("set", move |_, args| {
                     let mut m = s.lock().unwrap_or_else(|p| p.into_inner());
-                    match args {
-                        [name] => m
-                            .get(name)
+                    let mut args = args.into_iter();
+                    match (args.next(), args.next(), args.next()) {
+                        (Some(name), None, None) => m
+                            .get(&name)
                             .cloned()
                             .ok_or_else(|| TclError::new("no such variable")),
-                        [name, value] => {
-                            m.insert(name.clone(), value.clone());
-                            Ok(value.clone())
+                        (Some(name), Some(value), None) => {
+                            m.insert(name, value.clone());
+                            Ok(value)
                         }
                         _ => Err(TclError::wrong_args("set varName ?newValue?")),
                     }

@@ -89,8 +89,19 @@ pub fn eval_comm_owned(interp: Interp<'_>, mut fragments: Vec<String>) -> Outcom
             drop(fragments);
             joined
         };
-        let o = interp.eval_outcome(&script);
-        drop(script);
+        let o = match literal_command(&script) {
+            Some(words) => {
+                let objv: Vec<Obj> = words.iter().map(|w| Obj::string(w)).collect();
+                drop(words);
+                drop(script);
+                interp.eval_objv_outcome(&objv)
+            }
+            None => {
+                let o = interp.eval_outcome(&script);
+                drop(script);
+                o
+            }
+        };
         return Outcome {
             code: code_of(i64::from(o.code)),
             result: o.result,
@@ -101,6 +112,30 @@ pub fn eval_comm_owned(interp: Interp<'_>, mut fragments: Vec<String>) -> Outcom
     let thecmd = comm_command(&fragments);
     drop(fragments);
     run_command(interp, thecmd)
+}
+
+/// The words of `script` when it is one command of literal words that
+/// parse the same as a script and as a list: no substitution (`$`, `[`),
+/// no quotes, no command separator (`;`, newline), no backslash-newline,
+/// not a comment, and a valid list. What `list` writes for a command is
+/// such a script. Tcl's parser makes a token of every backslash sequence
+/// and every run between them, 24 bytes each: a big value that had to be
+/// backslash-quoted (one byte in two escaped) would take twelve times its
+/// size in tokens while being parsed. Such a command is invoked from its
+/// words instead, parsed here at the cost of one copy.
+fn literal_command(script: &str) -> Option<Vec<std::borrow::Cow<'_, str>>> {
+    let bytes = script.as_bytes();
+    // Plain bytes and simple backslash pairs (no hex, octal, Unicode or
+    // backslash-newline sequence) from start to end, none of the stops.
+    if tclcomm_wire::list::simple_run_end(bytes, 0, b"$[;\n\"") != bytes.len() {
+        return None;
+    }
+    let first = bytes.iter().find(|&&b| !b" \t\x0b\x0c\r".contains(&b))?;
+    if *first == b'#' {
+        return None;
+    }
+    let words = tclcomm_wire::list::parse_list_cow(script).ok()?;
+    (!words.is_empty()).then_some(words)
 }
 
 /// From this size on, a received script is evaluated directly rather than
@@ -151,6 +186,9 @@ fn run_command(interp: Interp<'_>, thecmd: String) -> Outcome {
             let obj = Obj::string(&thecmd);
             if thecmd.len() <= KEPT_COMMAND {
                 *lambda.1.borrow_mut() = Some((thecmd, obj.clone()));
+            } else {
+                // Not held a second time while it runs.
+                drop(thecmd);
             }
             obj
         }
@@ -199,5 +237,56 @@ impl Interp<'_> {
     /// [`eval_comm_owned`] as a method.
     pub fn eval_comm_owned(&self, fragments: Vec<String>) -> Outcome {
         eval_comm_owned(*self, fragments)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::literal_command;
+
+    #[test]
+    fn list_formatted_commands_are_literal() {
+        let big = "}{a} [b] $c \"d\" \\e ; f\n\té\0".repeat(100);
+        for words in [
+            vec!["set", "::p", big.as_str()],
+            vec!["set", "x", "plain"],
+            vec!["puts", "{a b}", "é"],
+        ] {
+            let script = tclcomm_wire::list::format_list(&words);
+            let got = literal_command(&script).unwrap();
+            assert_eq!(got, words, "{script:?}");
+        }
+    }
+
+    #[test]
+    fn scripts_tcl_reads_otherwise_are_not() {
+        for script in [
+            // Substitutions, separators, quotes, comments.
+            "set x $y",
+            "set x [y]",
+            "set x {a $y}",
+            "set x 1; set y 2",
+            "set x 1\nset y 2",
+            "set x \"a b\"",
+            "# set x 1",
+            "  #set x 1",
+            // Backslash-newline (a word separator in a script, even in
+            // braces), sequences beyond the simple ones, a trailing
+            // backslash.
+            "set x a\\\nb",
+            "set x {a\\\nb}",
+            "set x \\x41",
+            "set x \\u00e9",
+            "set x \\101",
+            "set x a\\",
+            // Not a list (expansion, junk after braces), or no command.
+            "set x {*}{a b}",
+            "set x {a}b",
+            "   ",
+            "",
+        ] {
+            assert!(literal_command(script).is_none(), "{script:?}");
+        }
     }
 }

@@ -124,11 +124,36 @@ impl<'a> Interp<'a> {
     /// Invokes the command `objv[0]` with the given words, without parsing
     /// (`Tcl_EvalObjv`).
     pub fn eval_objv(&self, objv: &[Obj]) -> Result<Obj, Exception> {
+        self.eval_objv_flags(objv, 0)
+    }
+
+    fn eval_objv_flags(&self, objv: &[Obj], flags: c_int) -> Result<Obj, Exception> {
         let Ok(n) = sys::Size::try_from(objv.len()) else {
             return Err(Exception::error("too many words"));
         };
         // SAFETY: live interp; `objv` is a valid array of live objects.
-        self.run(|raw| unsafe { sys::Tcl_EvalObjv(raw, n, Obj::as_objv(objv), 0) })
+        self.run(|raw| unsafe { sys::Tcl_EvalObjv(raw, n, Obj::as_objv(objv), flags) })
+    }
+
+    /// Invokes the command made of `objv` at global level (what `uplevel
+    /// #0` does with a script of that one command) with exceptions
+    /// allowed, and returns the code, result and error options as
+    /// [`eval_outcome`](Self::eval_outcome) does. Nothing is parsed.
+    pub fn eval_objv_outcome(&self, objv: &[Obj]) -> EvalOutcome {
+        self.allow_exceptions();
+        match self.eval_objv_flags(objv, sys::TCL_EVAL_GLOBAL) {
+            Ok(r) => EvalOutcome {
+                code: sys::TCL_OK,
+                result: r.to_str().into_owned(),
+                ..EvalOutcome::default()
+            },
+            Err(e) => EvalOutcome {
+                code: e.code,
+                result: e.result,
+                errorinfo: e.errorinfo.unwrap_or_default(),
+                errorcode: e.errorcode.unwrap_or_default(),
+            },
+        }
     }
 
     /// Evaluates `script` at global level with exceptions allowed, so that

@@ -2,7 +2,7 @@
 //! (transcripts of spec §2.9, captured with Tcl 8.6.13).
 #![allow(clippy::unwrap_used)]
 
-use tclcomm_tcl::{Interpreter, eval_comm};
+use tclcomm_tcl::{Interpreter, code_of, eval_comm};
 use tclcomm_wire::{Code, Outcome};
 
 fn run(frags: &[&str]) -> Outcome {
@@ -151,4 +151,44 @@ fn a_repeated_command_runs_what_is_defined_now() {
     other.interp().eval_comm(&frag("proc f {} {return other}"));
     assert_eq!(other.interp().eval_comm(&frag("f")).result, "other");
     assert_eq!(i.eval_comm(&frag("f")).result, "three");
+}
+
+#[test]
+fn big_literal_commands_run_as_parsed_scripts_do() {
+    // From 1 MiB on, a command of literal words is invoked from its words
+    // rather than parsed by Tcl: the outcome and the effects must be those
+    // of Tcl's own parse (compared with `eval_outcome` of the same text,
+    // in a second interpreter), for commands that take that path and for
+    // some that must not.
+    use tclcomm_wire::list::format_list;
+    let value = "}{a} [b] $c \"d\" \\e ; f\n\té\0\u{1F600} ".repeat(50_000);
+    let padding = "x".repeat(1 << 20);
+    let scripts = [
+        format_list(["set", "::v", value.as_str()]),
+        format_list(["string", "length", value.as_str()]),
+        format_list(["error", value.as_str(), "info", "MY CODE"]),
+        format_list(["return", "-code", "7", value.as_str()]),
+        format_list(["nosuchcommand", value.as_str()]),
+        format!("set ::v {padding}; set ::w $::v"),
+        format!("set ::v {{{padding}}}\nstring length $::v"),
+    ];
+    for script in scripts {
+        assert!(script.len() >= 1 << 20);
+        let (a, b) = (Interpreter::new().unwrap(), Interpreter::new().unwrap());
+        let got = a.interp().eval_comm_owned(vec![script.clone()]);
+        let want = b.interp().eval_outcome(&script);
+        let head = &script[..40];
+        assert_eq!(got.code, code_of(i64::from(want.code)), "{head}");
+        assert_eq!(got.result, want.result, "{head}");
+        assert_eq!(got.errorcode, want.errorcode, "{head}");
+        assert_eq!(got.errorinfo, want.errorinfo, "{head}");
+        for var in ["::v", "::w"] {
+            let (x, y) = (a.interp().get_var(var), b.interp().get_var(var));
+            assert_eq!(
+                x.map(|o| o.to_str().into_owned()),
+                y.map(|o| o.to_str().into_owned()),
+                "{head} {var}"
+            );
+        }
+    }
 }

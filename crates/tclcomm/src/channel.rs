@@ -156,10 +156,10 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn push(&self, bytes: &[u8]) {
+    fn push(&self, bytes: Vec<u8>) {
         let mut b = lock(&self.bytes);
         let was_empty = b.is_empty();
-        b.extend_from_slice(bytes);
+        append(&mut b, bytes);
         // While a direct write is claimed its claimer writes this after
         // its own bytes (or wakes the writer): a wake-up now would let the
         // writer go first.
@@ -172,8 +172,8 @@ impl Outbox {
 
     /// Appends without waking the writer: the caller flushes (see
     /// [`Inner::flush_held`]).
-    fn push_quiet(&self, bytes: &[u8]) {
-        lock(&self.bytes).extend_from_slice(bytes);
+    fn push_quiet(&self, bytes: Vec<u8>) {
+        append(&mut lock(&self.bytes), bytes);
     }
 
     /// Takes what is queued, leaving `spare` (emptied) in its place;
@@ -204,12 +204,21 @@ impl Drop for Claimed {
     /// `drop`, so that a claim is never left standing, which would stop
     /// the connection's writes for good.)
     fn drop(&mut self) {
-        let bytes = std::mem::take(&mut self.bytes);
+        let mut bytes = std::mem::take(&mut self.bytes);
         let n = self.sock.try_write(&bytes).unwrap_or(0);
+        let whole = n == bytes.len();
         let outbox = &self.outbox;
         let mut held = lock(&outbox.bytes);
-        if n < bytes.len() {
-            held.splice(0..0, bytes[n..].iter().copied());
+        if !whole {
+            // The rest goes in front of what was queued meanwhile; into an
+            // empty outbox it moves, with no second allocation of a big
+            // message.
+            bytes.drain(..n);
+            if held.is_empty() {
+                *held = bytes;
+            } else {
+                held.splice(0..0, bytes);
+            }
         } else if !held.is_empty() {
             // Queued behind this write while it was claimed: nothing else
             // writes to the socket until `claimed` is cleared, so go on.
@@ -224,6 +233,17 @@ impl Drop for Claimed {
         if rest {
             outbox.ready.notify_one();
         }
+    }
+}
+
+/// Appends `bytes` to the outbox buffer `b`. Into an empty buffer too
+/// small for them, `bytes` is moved, not copied: a big message is then
+/// never copied (nor its pages faulted in) a second time.
+fn append(b: &mut Vec<u8>, bytes: Vec<u8>) {
+    if b.is_empty() && b.capacity() < bytes.len() {
+        *b = bytes;
+    } else {
+        b.extend_from_slice(&bytes);
     }
 }
 
@@ -960,9 +980,9 @@ impl Inner {
                     let queued =
                         c.outbox.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
                     if hold {
-                        c.outbox.push_quiet(&bytes);
+                        c.outbox.push_quiet(bytes);
                     } else {
-                        c.outbox.push(&bytes);
+                        c.outbox.push(bytes);
                     }
                     // The engine decides whether the peer reads; if not, the
                     // Close it queues frees what the outbox holds.

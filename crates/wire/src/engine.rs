@@ -1156,6 +1156,24 @@ impl Engine {
         let Some(id) = c.id.clone().filter(|_| matches!(c.auth, Auth::Done)) else {
             return Err(word);
         };
+        // The usual shape, `send 5 {{script}}`, in one scan of the script
+        // (the general path below scans it twice: for the message's third
+        // element, then for the payload's one).
+        if let Some(found) = crate::list::one_braced_fragment(&word) {
+            let (instruction, serial, start, end) = found;
+            let kind = match instruction {
+                "send" => RequestKind::Send,
+                "async" => RequestKind::Async,
+                "command" => RequestKind::Command,
+                _ => return Err(word),
+            };
+            let serial = Serial(serial.to_string());
+            let mut fragment = word;
+            fragment.truncate(end);
+            fragment.drain(..start);
+            self.request(conn, id, kind, serial, vec![fragment]);
+            return Ok(());
+        }
         let found = {
             let Ok(words) = crate::list::parse_list_cow(&word) else {
                 return Err(word);
@@ -1247,10 +1265,10 @@ impl Engine {
         self.serial += 1;
         let serial = self.serial;
         let s = Serial::from(serial);
-        let message = match kind {
-            RequestKind::Send => Message::Send { serial: s, script },
-            RequestKind::Async => Message::Async { serial: s, script },
-            RequestKind::Command => Message::Command { serial: s, script },
+        let instruction = match kind {
+            RequestKind::Send => "send",
+            RequestKind::Async => "async",
+            RequestKind::Command => "command",
         };
         let call = match kind {
             RequestKind::Send => Some(CallKind::Sync),
@@ -1270,7 +1288,7 @@ impl Engine {
                 c.waiting += 1;
             }
         }
-        let bytes = message.encode();
+        let bytes = Message::encode_request(instruction, &s, script);
         match self.conns.get_mut(&conn) {
             Some(c) if matches!(c.auth, Auth::Offered | Auth::Answered { .. }) => {
                 c.deferred.push(bytes);
@@ -1313,18 +1331,14 @@ impl Engine {
         ) {
             return false;
         }
-        let message = match kind {
-            RequestKind::Send => Message::Reply {
-                serial: serial.clone(),
-                outcome: outcome.clone(),
-            },
-            RequestKind::Command => Message::Callback {
-                serial: serial.clone(),
-                outcome: outcome.clone(),
-            },
+        // Encoded from the borrowed outcome: a big result is not copied
+        // into a message first.
+        let instruction = match kind {
+            RequestKind::Send => "reply",
+            RequestKind::Command => "callback",
             RequestKind::Async => return true,
         };
-        self.write(conn, message.encode());
+        self.write(conn, Message::encode_answer(instruction, serial, outcome));
         true
     }
 

@@ -535,9 +535,10 @@ fn scan_kernel(s: &[u8], first: bool, classify: impl Fn(&[u8; BLOCK], bool) -> S
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_cmplt_epu8_mask,
-        _mm512_mask_mov_epi8, _mm512_mask_permutexvar_epi8, _mm512_maskz_compress_epi8,
-        _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_sub_epi8, _pdep_u64,
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmpge_epu8_mask, _mm512_cmple_epu8_mask,
+        _mm512_cmplt_epu8_mask, _mm512_mask_mov_epi8, _mm512_mask_permutexvar_epi8,
+        _mm512_maskz_compress_epi8, _mm512_permutexvar_epi8, _mm512_set1_epi8, _mm512_sub_epi8,
+        _pdep_u64,
     };
 
     use super::{BLOCK, ScanMasks};
@@ -653,6 +654,59 @@ mod x86 {
         n
     }
 
+    /// [`SIMPLE_ESCAPES`](super::SIMPLE_ESCAPES) from `@` to DEL, by
+    /// the low six bits: what an escaped byte from `@` on stands for (the
+    /// bytes below `@` stand for themselves).
+    const SIMPLE_HIGH: [u8; 64] = {
+        let mut t = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            let e = super::SIMPLE_ESCAPES[64 + i];
+            t[i] = if e == super::FULL { 64 + i as u8 } else { e };
+            i += 1;
+        }
+        t
+    };
+
+    /// [`collapse_block_portable`](super::collapse_block_portable) on
+    /// AVX-512: a permute substitutes the escaped letters and a compress
+    /// drops the backslashes before them.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2")]
+    #[inline]
+    pub(super) fn collapse_block(
+        bytes: &[u8; BLOCK],
+        escaped: u64,
+        dropped: u64,
+        dst: &mut [u8; BLOCK],
+    ) -> usize {
+        let v = load(bytes);
+        let high = escaped & !_mm512_cmplt_epu8_mask(v, splat(64));
+        let mapped = _mm512_mask_permutexvar_epi8(v, high, v, bytemuck::cast(SIMPLE_HIGH));
+        *dst = bytemuck::cast(_mm512_maskz_compress_epi8(!dropped, mapped));
+        (!dropped).count_ones() as usize
+    }
+
+    /// [`RunMasks`](super::RunMasks) of a block.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    pub(super) fn run_masks(bytes: &[u8; BLOCK], stops: &[u8]) -> super::RunMasks {
+        let v = load(bytes);
+        let mut stop = 0;
+        for &c in stops {
+            stop |= eq(v, c);
+        }
+        let mut not_simple = 0;
+        for c in super::NOT_SIMPLE {
+            not_simple |= eq(v, c);
+        }
+        super::RunMasks {
+            backslash: eq(v, b'\\'),
+            stop,
+            non_ascii: _mm512_cmpge_epu8_mask(v, splat(0x80)),
+            not_simple,
+        }
+    }
+
     /// Backslashes, opening and closing braces of a block.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
@@ -729,6 +783,10 @@ const ESCAPE_AS_NO_BRACES: [u8; 256] = {
 /// [`write_escaped`]): small enough to stay in cache.
 const ESCAPED_PIECE: usize = 64 * 1024;
 
+/// From this size on, [`escape_kernel`] reserves room for the most its
+/// output can take rather than counting the escapes first.
+const RESERVE_MOST: usize = 1 << 20;
+
 /// Appends `s` backslash-quoted (braces too when `braces`) to `out`, on
 /// the widest vectors the CPU has.
 #[multiversion(targets(
@@ -787,11 +845,18 @@ fn escape_kernel(
         &ESCAPE_AS_NO_BRACES
     };
     // The exact size (a count of the escapes, a popcount per block): a
-    // guess that falls short copies everything already written.
-    let escapes: usize = Blocks::new(bytes, 0)
-        .map(|(_, block, _)| escape_mask(&block, braces).count_ones() as usize)
-        .sum();
-    out.reserve(bytes.len() + escapes);
+    // guess that falls short copies everything already written. A big
+    // element gets the most it can take instead (two bytes out per byte
+    // in), without the counting pass: the pages it does not use are never
+    // touched, so they cost address space, not memory.
+    if bytes.len() >= RESERVE_MOST {
+        out.reserve(2 * bytes.len());
+    } else {
+        let escapes: usize = Blocks::new(bytes, 0)
+            .map(|(_, block, _)| escape_mask(&block, braces).count_ones() as usize)
+            .sum();
+        out.reserve(bytes.len() + escapes);
+    }
     // Bytes, not a String, so that each byte is a store without a UTF-8
     // length check; appended to `out` in pieces that end on a character
     // boundary (each piece is checked once: only ASCII bytes are added or
@@ -1313,6 +1378,38 @@ impl<'a> Iterator for ListIter<'a> {
     }
 }
 
+/// For a list of exactly three elements whose first two are literal and
+/// whose third is `{{fragment}}` (a braced one-element list of a braced
+/// element: a request carrying one script fragment, as comm senders write
+/// it): the first two elements and where `fragment` starts and ends in
+/// `s`. Found in one scan of the fragment: the close of the inner brace,
+/// followed at once by the outer one, is where both groups end. `None`
+/// when the list is not of that shape (or not a list).
+pub(crate) fn one_braced_fragment(s: &str) -> Option<(&str, &str, usize, usize)> {
+    let mut items = ListIter::new(s);
+    let Some(Ok(Cow::Borrowed(first))) = items.next() else {
+        return None;
+    };
+    let Some(Ok(Cow::Borrowed(second))) = items.next() else {
+        return None;
+    };
+    let bytes = s.as_bytes();
+    let open = items.pos;
+    if bytes.get(open..open + 2) != Some(b"{{") {
+        return None;
+    }
+    let inner = find_close_brace(bytes, open + 2)?;
+    if bytes.get(inner + 1) != Some(&b'}') {
+        return None;
+    }
+    // Nothing but whitespace after the outer close: no junk, no fourth
+    // element.
+    if !bytes.get(inner + 2..)?.iter().all(|&b| is_space(b)) {
+        return None;
+    }
+    Some((first, second, open + 2, inner))
+}
+
 /// Number of elements in a Tcl list (`llength`), or Tcl's error.
 pub fn list_length(s: &str) -> Result<usize, ListError> {
     let mut n = 0;
@@ -1355,6 +1452,97 @@ const SIMPLE_ESCAPES: [u8; 128] = {
 
 /// Marks a sequence [`SIMPLE_ESCAPES`] leaves to [`backslash`].
 const FULL: u8 = 0xFF;
+
+/// The end of the run of `bytes` from `from` that holds nothing but
+/// bytes other than `stops` (ASCII) and backslash, and simple backslash
+/// pairs: a backslash and an ASCII byte standing for one byte (not the
+/// start of a hex, octal or Unicode escape, nor a backslash-newline).
+/// A script parser substitutes such a run with [`collapse`] in one go
+/// instead of byte by byte. The run never ends inside a pair; `from` must
+/// not be inside one. Scanned a 64-byte block at a time.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
+pub fn simple_run_end(bytes: &[u8], from: usize, stops: &[u8]) -> usize {
+    match_target! {
+        "x86_64+avx512f+avx512bw" => run_end_kernel(bytes, from, stops, |b, s| x86::run_masks(b, s)),
+        _ => run_end_kernel(bytes, from, stops, run_masks_portable),
+    }
+}
+
+/// [`simple_run_end`] on 16-byte vectors whatever the CPU (to test both).
+#[cfg(test)]
+fn simple_run_end_portable(bytes: &[u8], from: usize, stops: &[u8]) -> usize {
+    run_end_kernel(bytes, from, stops, run_masks_portable)
+}
+
+/// What [`simple_run_end`] looks at in a block: backslashes, `stops`,
+/// bytes beyond ASCII, and the bytes after a backslash that start a
+/// sequence [`SIMPLE_ESCAPES`] leaves to [`backslash`].
+#[derive(Clone, Copy)]
+struct RunMasks {
+    backslash: u64,
+    stop: u64,
+    non_ascii: u64,
+    not_simple: u64,
+}
+
+/// The sequences after a backslash that [`SIMPLE_ESCAPES`] does not map.
+const NOT_SIMPLE: [u8; 12] = [
+    b'x', b'u', b'U', b'\n', b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7',
+];
+
+/// [`RunMasks`] of a block on 16-byte vectors.
+#[inline(always)]
+fn run_masks_portable(bytes: &[u8; BLOCK], stops: &[u8]) -> RunMasks {
+    let block = Block::new(bytes);
+    let mut stop = 0;
+    for &c in stops {
+        stop |= block.eq(c);
+    }
+    RunMasks {
+        backslash: block.eq(b'\\'),
+        stop,
+        non_ascii: block.mask(|x| x),
+        not_simple: block.any_of(NOT_SIMPLE),
+    }
+}
+
+/// [`simple_run_end`] with `classify` giving each block's masks.
+#[inline(always)]
+fn run_end_kernel(
+    bytes: &[u8],
+    from: usize,
+    stops: &[u8],
+    classify: impl Fn(&[u8; BLOCK], &[u8]) -> RunMasks,
+) -> usize {
+    let mut esc = EscapeTracker::default();
+    let mut tail = [0u8; BLOCK];
+    for (at, block, n) in raw_blocks(bytes, from, &mut tail) {
+        let m = classify(block, stops);
+        let escaped = esc.next(m.backslash);
+        let past = if n < BLOCK { !below(n as u32) } else { 0 };
+        // A plain byte that ends the run, or the padding after the input.
+        let plain_end = (m.stop & !escaped & !m.backslash) | past;
+        // An escaped byte that is not simple: the run ends at its backslash
+        // (the block before's last byte when it is the first). Escaped
+        // padding: a backslash at the very end, which stands for itself.
+        let hard = escaped & (m.non_ascii | m.not_simple | past);
+        let at_plain = at + plain_end.trailing_zeros() as usize;
+        let at_hard = (at + hard.trailing_zeros() as usize).saturating_sub(1);
+        match (plain_end != 0, hard != 0) {
+            (false, false) => {}
+            (true, false) => return at_plain,
+            (false, true) => return at_hard,
+            (true, true) => return at_plain.min(at_hard),
+        }
+    }
+    // The input ends on a whole block: a backslash at its very end (escaping
+    // nothing) is not part of the run.
+    bytes.len() - esc.carry as usize
+}
 
 /// Substitutes every backslash sequence in `raw` (TclCopyAndCollapse).
 pub fn collapse(raw: &str) -> String {
@@ -1401,7 +1589,55 @@ fn collapse_from(raw: &str, s: String, from: usize) -> String {
 /// time, without a branch per byte (dense escapes would mispredict).
 /// Returns the output and where the general loop goes on (never inside a
 /// backslash sequence).
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+avx2+popcnt+bmi1+bmi2+lzcnt",
+    "x86_64+popcnt"
+))]
 fn collapse_simple(bytes: &[u8]) -> (String, usize) {
+    match_target! {
+        "x86_64+avx512f+avx512bw+avx512vbmi+avx512vbmi2" => collapse_kernel(bytes, |b, e, d, dst| x86::collapse_block(b, e, d, dst)),
+        _ => collapse_kernel(bytes, collapse_block_portable),
+    }
+}
+
+/// [`collapse_simple`] byte by byte whatever the CPU (to test both).
+#[cfg(test)]
+fn collapse_simple_portable(bytes: &[u8]) -> (String, usize) {
+    collapse_kernel(bytes, collapse_block_portable)
+}
+
+/// Collapses one block whose `escaped` bytes (all ASCII and mapped by
+/// [`SIMPLE_ESCAPES`]) are substituted and whose `dropped` bytes (the
+/// backslashes before them) are left out, into `dst`; returns the bytes
+/// written. Without a branch per byte (dense escapes would mispredict).
+#[inline(always)]
+fn collapse_block_portable(
+    real: &[u8; BLOCK],
+    escaped: u64,
+    dropped: u64,
+    dst: &mut [u8; BLOCK],
+) -> usize {
+    let mut j = 0;
+    for (k, &b) in real.iter().enumerate() {
+        let e = (escaped >> k) & 1 != 0;
+        dst[j & 63] = if e {
+            SIMPLE_ESCAPES[usize::from(b & 0x7F)]
+        } else {
+            b
+        };
+        j += 1 - ((dropped >> k) & 1) as usize;
+    }
+    j
+}
+
+/// [`collapse_simple`] with `block_fn` collapsing each whole block that has
+/// an escape.
+#[inline(always)]
+fn collapse_kernel(
+    bytes: &[u8],
+    block_fn: impl Fn(&[u8; BLOCK], u64, u64, &mut [u8; BLOCK]) -> usize,
+) -> (String, usize) {
     // Written in place (`p` bytes so far; the output is never longer than
     // what it came from), not appended block by block: a copy call per
     // block would cost as much as the substitution.
@@ -1437,21 +1673,14 @@ fn collapse_simple(bytes: &[u8]) -> (String, usize) {
             // block when it escapes the block's first byte.
             return fall_back(bytes, v, p, at - carry_in as usize);
         }
-        let Ok(dst) = <&mut [u8; BLOCK]>::try_from(dst) else {
+        let (Ok(dst), Ok(whole)) = (
+            <&mut [u8; BLOCK]>::try_from(dst),
+            <&[u8; BLOCK]>::try_from(real),
+        ) else {
+            // A partial (last) block.
             return fall_back(bytes, v, p, at - carry_in as usize);
         };
-        let dropped = bs & !escaped;
-        let mut j = 0;
-        for (k, &b) in real.iter().enumerate() {
-            let e = (escaped >> k) & 1 != 0;
-            dst[j & 63] = if e {
-                SIMPLE_ESCAPES[usize::from(b & 0x7F)]
-            } else {
-                b
-            };
-            j += 1 - ((dropped >> k) & 1) as usize;
-        }
-        p += j;
+        p += block_fn(whole, escaped, bs & !escaped, dst);
     }
     v.truncate(p);
     // A whole last block ending in an unescaped backslash: that backslash
@@ -1736,6 +1965,88 @@ mod tests {
             e(&format!("{{a}}xxx{} yy", "\u{1F600}".repeat(9))),
             "list element in braces followed by \"xxx\u{1F600}\u{1F600}\u{FFFD}\" instead of space"
         );
+    }
+
+    /// [`simple_run_end`] byte by byte.
+    fn simple_run_end_bytewise(b: &[u8], from: usize, stops: &[u8]) -> usize {
+        let mut i = from;
+        loop {
+            match b.get(i) {
+                Some(b'\\') => match b.get(i + 1) {
+                    Some(&c) if c < 0x80 && SIMPLE_ESCAPES[usize::from(c)] != FULL => i += 2,
+                    _ => return i,
+                },
+                Some(&c) if c != b'\\' && !stops.contains(&c) => i += 1,
+                _ => return i,
+            }
+        }
+    }
+
+    #[test]
+    fn simple_run_end_matches_byte_by_byte() {
+        let alphabet = [
+            "a", "\\", "\\", "\\", "{", " ", "\n", ";", "$", "]", "é", "x", "0", "n",
+        ];
+        let mut cases = Cases::new(0x5133_e1e5_0123_4567);
+        for _ in 0..50_000 {
+            let seed = cases.next_seed();
+            let len = (seed % 300) as usize;
+            let mut draws = Draws::new(seed);
+            // Sparse stops, so that runs cross blocks.
+            let text: String = (0..len)
+                .map(|_| {
+                    if draws.below(8) == 0 {
+                        draws.pick(&alphabet)
+                    } else {
+                        let k = 2 + draws.below(2);
+                        draws.pick(&["a", "\\", "b", "\\n"][..k])
+                    }
+                })
+                .collect();
+            let b = text.as_bytes();
+            for stops in [&b" \n;$[]"[..], &b"\"$["[..], &b""[..]] {
+                // From the start, and from just after where the first run
+                // ends on a plain ASCII byte (never inside a pair).
+                let first = simple_run_end_bytewise(b, 0, stops);
+                let mut starts = vec![0];
+                if b.get(first)
+                    .is_some_and(|&c| c != b'\\' && text.is_char_boundary(first + 1))
+                {
+                    starts.push(first + 1);
+                }
+                for from in starts {
+                    let want = simple_run_end_bytewise(b, from, stops);
+                    let why = format!("{text:?} from {from} stops {stops:?}");
+                    assert_eq!(simple_run_end(b, from, stops), want, "{why}");
+                    assert_eq!(simple_run_end_portable(b, from, stops), want, "{why}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_collapse_matches_byte_by_byte() {
+        // Mostly simple escapes (so that whole blocks take the vector path
+        // where the CPU has it), a few that are not, and lengths across
+        // several 64-byte blocks.
+        let alphabet = [
+            "a", "\\", "\\", "\\", "{", "}", "n", "t", "v", " ", "$", "\"", "é", "x", "0",
+        ];
+        let mut cases = Cases::new(0x00c0_11a9_5e5e_ed01);
+        for _ in 0..20_000 {
+            let seed = cases.next_seed();
+            let len = (seed % 400) as usize;
+            let mut draws = Draws::new(seed);
+            let text: String = (0..len).map(|_| draws.pick(&alphabet)).collect();
+            let want = collapse_from(&text, String::new(), 0);
+            assert_eq!(collapse(&text), want, "{text:?}");
+            let (s, from) = collapse_simple_portable(text.as_bytes());
+            assert_eq!(collapse_from(&text, s, from), want, "{text:?}");
+            assert_eq!(
+                collapse_simple(text.as_bytes()),
+                collapse_simple_portable(text.as_bytes())
+            );
+        }
     }
 
     #[test]

@@ -354,6 +354,54 @@ impl Message {
         }
     }
 
+    /// The wire form of a `reply` or `callback` (`instruction`) carrying
+    /// `outcome`: the bytes [`Message::encode`] gives for
+    /// [`Message::Reply`] or [`Message::Callback`], without first moving
+    /// (or copying) the outcome into a message.
+    pub fn encode_answer(instruction: &str, serial: &Serial, outcome: &Outcome) -> Vec<u8> {
+        let mut out = String::new();
+        write_answer(&mut out, instruction, serial, outcome);
+        out.into_bytes()
+    }
+
+    /// The wire form of a request (`send`, `async` or `command`:
+    /// `instruction`), taking its script: the bytes [`Message::encode`]
+    /// gives for it. A big script of one fragment (what a sender's
+    /// `send id $script`, or a command formatted as a list, gives) is
+    /// framed in its own buffer: the few bytes before it are inserted in
+    /// front, instead of the whole script being copied into a new buffer.
+    pub fn encode_request(instruction: &str, serial: &Serial, script: Vec<String>) -> Vec<u8> {
+        let mut script = script;
+        let big = match script.as_mut_slice() {
+            [one] if one.len() >= IN_PLACE_MIN => Some(std::mem::take(one)),
+            _ => None,
+        };
+        let Some(one) = big else {
+            let mut out = String::new();
+            write_request(&mut out, instruction, serial, &script);
+            return out.into_bytes();
+        };
+        // As `write_request` writes a one-fragment payload.
+        let (escaped, open, close) = match quote_element_cow(&one, true) {
+            Quoted::Bare(_) => (None, "", ""),
+            Quoted::Braced(_) => (None, "{{", "}}"),
+            Quoted::Escaped(e) => (Some(e), "{", "}"),
+        };
+        let mut body = escaped.unwrap_or(one);
+        let mut prefix = String::with_capacity(instruction.len() + serial.0.len() + 8);
+        prefix.push('{');
+        quote_element(instruction, true, &mut prefix);
+        prefix.push(' ');
+        quote_element(&serial.0, false, &mut prefix);
+        prefix.push(' ');
+        prefix.push_str(open);
+        body.reserve(prefix.len() + close.len() + 2);
+        body.insert_str(0, &prefix);
+        body.push_str(close);
+        body.push_str("}\n");
+        body.into_bytes()
+    }
+
     /// Decodes one framed word (as returned by [`crate::Framer::next_word`]).
     ///
     /// The word is a list: instruction, serial (verbatim), payload; missing
@@ -472,6 +520,11 @@ impl Message {
 // unless its element was written bare, in which case it is written bare
 // again. The proptest in this module checks the result against the plain
 // nested `format_list`.
+
+/// From this size on, [`Message::encode_request`] frames a one-fragment
+/// script in its own buffer (moving it by the few bytes put in front)
+/// rather than copying it.
+const IN_PLACE_MIN: usize = 64 * 1024;
 
 fn write_request(out: &mut String, instruction: &str, serial: &Serial, script: &[String]) {
     let payload_len: usize = script.iter().map(|f| f.len() + 3).sum();
@@ -681,6 +734,30 @@ mod tests {
         ) {
             let word = format!("{instruction} {}", rest.join(" "));
             prop_assert_eq!(Message::decode(&word), decode_reference(&word));
+        }
+
+        #[test]
+        fn requests_framed_in_place_match_encode(
+            unit in prop::sample::select(vec!["x", "a b", "}", "{", "#", "\\", "é", "\n"]),
+            first in prop::sample::select(vec!["", "#", "{", "}", "x y"]),
+            serial in "[0-9a-z {}]{0,3}",
+            kind in 0..3usize,
+        ) {
+            // Around the size from which the script is framed in place.
+            for len in [IN_PLACE_MIN - 1, IN_PLACE_MIN, IN_PLACE_MIN + 70] {
+                let mut one = first.to_string();
+                while one.len() < len {
+                    one.push_str(unit);
+                }
+                let serial = Serial(serial.clone());
+                let script = vec![one];
+                let (instruction, m) = match kind {
+                    0 => ("send", Message::Send { serial: serial.clone(), script: script.clone() }),
+                    1 => ("async", Message::Async { serial: serial.clone(), script: script.clone() }),
+                    _ => ("command", Message::Command { serial: serial.clone(), script: script.clone() }),
+                };
+                prop_assert_eq!(Message::encode_request(instruction, &serial, script), m.encode());
+            }
         }
 
         #[test]

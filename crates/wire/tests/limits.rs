@@ -412,6 +412,14 @@ fn big_messages_decode_as_small_ones_do() {
         format!("send 8 {{set x {big}}}"),
         format!("send 9 {{{{set x \\n{big}}}}}"),
         format!("send 10 {{{{set x {big}}}}} extra"),
+        // Shapes close to the usual one (`{{...}}`), which must not be
+        // taken for it.
+        format!("send 11 {{{{set x}} {{{big}}}}}"),
+        format!("send 12 {{{{{{{big}}} x}}}}"),
+        format!("send 13 {{{{set x \\}} {big}}}}} \t "),
+        format!("send 14 {{{{set x {{{big}}}}}}}\n"),
+        format!("{{send}} {{15}} {{{{set x {big}}}}}"),
+        format!("send \\x31\\x36 {{{{set x {big}}}}}"),
     ];
     for word in words {
         let t0 = Instant::now();

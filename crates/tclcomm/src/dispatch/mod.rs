@@ -60,6 +60,13 @@ use parse::{Command, MAX_DEPTH, Parser, TOO_DEEP, Token};
 /// command name; the result string, or any non-OK completion.
 pub type CommandFn = dyn Fn(&mut Call<'_>, &[String]) -> Result<String, TclError> + Send + Sync;
 
+/// The signature of a command registered with
+/// [`Dispatcher::register_owned`]: it is given the words after the command
+/// name, so that it can keep one (store a big argument, or return it) by
+/// moving it rather than copying it.
+pub type OwnedCommandFn =
+    dyn Fn(&mut Call<'_>, Vec<String>) -> Result<String, TclError> + Send + Sync;
+
 /// Tcl's `TCL_ERROR` completion code.
 pub const CODE_ERROR: i32 = 1;
 /// Tcl's `TCL_RETURN` completion code.
@@ -93,7 +100,7 @@ impl std::hash::Hasher for NameHasher {
     }
 }
 
-type CommandMap = HashMap<String, Arc<CommandFn>, std::hash::BuildHasherDefault<NameHasher>>;
+type CommandMap = HashMap<String, Arc<OwnedCommandFn>, std::hash::BuildHasherDefault<NameHasher>>;
 
 /// Evaluates Tcl scripts whose commands are registered Rust functions.
 ///
@@ -160,6 +167,17 @@ impl Dispatcher {
     pub fn register<F>(&self, name: impl Into<String>, f: F)
     where
         F: Fn(&mut Call<'_>, &[String]) -> Result<String, TclError> + Send + Sync + 'static,
+    {
+        self.register_owned(name, move |call, args| f(call, &args));
+    }
+
+    /// Registers `f` as the command `name`, as [`register`](Self::register)
+    /// does, for a command that keeps its arguments: `f` gets them as its
+    /// own, so that it can keep a big one by moving it (a `set` that stores
+    /// its value and returns it copies it once, not twice).
+    pub fn register_owned<F>(&self, name: impl Into<String>, f: F)
+    where
+        F: Fn(&mut Call<'_>, Vec<String>) -> Result<String, TclError> + Send + Sync + 'static,
     {
         self.commands
             .write()
@@ -268,14 +286,14 @@ impl Dispatcher {
             last.drain(..ls);
             args.push(last);
         }
-        let outcome = self.invoke(&*f, &name, &args, &text, 0);
+        let outcome = self.invoke(&*f, &name, args, &text, 0);
         Ok(outcome.map_err(|mut e| {
             e.logged = false;
             e
         }))
     }
 
-    fn lookup(&self, name: &str) -> Option<Arc<CommandFn>> {
+    fn lookup(&self, name: &str) -> Option<Arc<OwnedCommandFn>> {
         self.commands
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -296,7 +314,7 @@ impl Dispatcher {
         let outcome = loop {
             match parser.next_command() {
                 Ok(None) => break Ok(result),
-                Ok(Some(cmd)) => match self.eval_command(&cmd, depth) {
+                Ok(Some(cmd)) => match self.eval_command(cmd, depth) {
                     Ok(r) => result = r,
                     Err(e) => break Err(e),
                 },
@@ -331,7 +349,7 @@ impl Dispatcher {
         let name = words.next()?;
         let f = self.lookup(name)?;
         let args: Vec<String> = words.filter(|w| !w.is_empty()).map(str::to_owned).collect();
-        let outcome = self.invoke(&*f, name, &args, text, depth);
+        let outcome = self.invoke(&*f, name, args, text, depth);
         Some(outcome.map_err(|mut e| {
             // As eval_script: the enclosing level adds its own "invoked from within".
             e.logged = false;
@@ -339,10 +357,13 @@ impl Dispatcher {
         }))
     }
 
-    fn eval_command(&self, cmd: &Command<'_>, depth: usize) -> Result<String, TclError> {
+    /// Evaluates one parsed command, taking it: a word that is one piece
+    /// of text the parser already owns (a word with backslash escapes)
+    /// becomes the argument as it is, not a copy of it.
+    fn eval_command(&self, cmd: Command<'_>, depth: usize) -> Result<String, TclError> {
         let mut words = Vec::with_capacity(cmd.words.len());
-        for w in &cmd.words {
-            let value = self.subst(&w.tokens, cmd.text, depth)?;
+        for w in cmd.words {
+            let value = self.subst(w.tokens, cmd.text, depth)?;
             if w.expand {
                 let items = list::parse_list(&value).map_err(|le| {
                     let mut e = TclError::new(le.message).with_errorcode(le.errorcode);
@@ -354,25 +375,26 @@ impl Dispatcher {
                 words.push(value);
             }
         }
-        let Some(name) = words.first() else {
+        if words.is_empty() {
             return Ok(String::new());
-        };
-        let Some(f) = self.lookup(name) else {
+        }
+        let name = words.remove(0);
+        let Some(f) = self.lookup(&name) else {
             let mut e = TclError::new(format!("invalid command name \"{name}\""))
-                .with_errorcode(list::format_list(&["TCL", "LOOKUP", "COMMAND", name]));
+                .with_errorcode(list::format_list(&["TCL", "LOOKUP", "COMMAND", &name]));
             e.log(cmd.text);
             return Err(e);
         };
-        self.invoke(&*f, name, &words[1..], cmd.text, depth)
+        self.invoke(&*f, &name, words, cmd.text, depth)
     }
 
     /// Calls the command `f` named `name` with `args`; a panic becomes a Tcl
     /// error, and an error names `text` (the command) in its errorInfo.
     fn invoke(
         &self,
-        f: &CommandFn,
+        f: &OwnedCommandFn,
         name: &str,
-        args: &[String],
+        args: Vec<String>,
         text: &str,
         depth: usize,
     ) -> Result<String, TclError> {
@@ -402,15 +424,22 @@ impl Dispatcher {
     }
 
     /// Substitutes one word's tokens. `text` is the command logged for
-    /// errors raised here (variable reads).
-    fn subst(&self, tokens: &[Token<'_>], text: &str, depth: usize) -> Result<String, TclError> {
-        if let [Token::Text(t)] = tokens {
-            return Ok(t.to_string());
+    /// errors raised here (variable reads). Takes the tokens: a word of one
+    /// piece of text the parser already owns (one with backslash escapes)
+    /// is returned as it is, not copied.
+    fn subst(
+        &self,
+        mut tokens: Vec<Token<'_>>,
+        text: &str,
+        depth: usize,
+    ) -> Result<String, TclError> {
+        if let [Token::Text(t)] = tokens.as_mut_slice() {
+            return Ok(std::mem::take(t).into_owned());
         }
         let mut out = String::new();
         for t in tokens {
             match t {
-                Token::Text(s) => out.push_str(s),
+                Token::Text(s) => out.push_str(&s),
                 Token::Script(cmds) => {
                     // Same script level: errors are logged by the innermost
                     // command only, as in Tcl 8.6's compiled scripts.

@@ -392,6 +392,22 @@ impl<'s> Parser<'s> {
     /// plain ASCII characters and simple escapes (see [`simple_escape`])
     /// that follow, up to anything else (which the caller's loop handles).
     fn simple_run(&mut self, mode: Mode, t: &mut String) {
+        // A long run (dense escaping in a big argument: what `list` writes
+        // for a value that must be backslash-quoted; other characters than
+        // ASCII included) is found a block at a time and substituted in one
+        // go, into `t`'s place when `t` is still empty, instead of a push
+        // per byte.
+        let end = tclcomm_wire::list::simple_run_end(self.b, self.pos, run_stops(mode));
+        if end - self.pos >= LONG_RUN {
+            let piece = tclcomm_wire::list::collapse(&self.src[self.pos..end]);
+            if t.is_empty() {
+                *t = piece;
+            } else {
+                t.push_str(&piece);
+            }
+            self.pos = end;
+            return;
+        }
         loop {
             match self.b.get(self.pos) {
                 Some(&b'\\') => match self.b.get(self.pos + 1).and_then(|&n| simple_escape(n)) {
@@ -553,6 +569,20 @@ fn simple_escape(n: u8) -> Option<u8> {
         b'v' => Some(0x0b),
         other if other.is_ascii() => Some(other),
         _ => None,
+    }
+}
+
+/// From this length on, a run of plain text and simple escapes is
+/// substituted by the codec's block-wise [`collapse`](tclcomm_wire::list::collapse).
+const LONG_RUN: usize = 256;
+
+/// The bytes for which [`ends_plain`] holds in `mode`.
+fn run_stops(mode: Mode) -> &'static [u8] {
+    match mode {
+        Mode::Bare { nested: false } => b" \t\x0b\x0c\r\n;$[",
+        Mode::Bare { nested: true } => b" \t\x0b\x0c\r\n;$[]",
+        Mode::Quoted => b"\"$[",
+        Mode::Index => b")$[",
     }
 }
 

@@ -692,7 +692,14 @@ fn dense_escapes_come_back_whole() {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..3000 {
         let mut s = String::from("}");
-        for _ in 0..(seed % 40) {
+        // Now and then long enough for the block-wise path (runs of at
+        // least 256 bytes), across several blocks.
+        let n = if seed.is_multiple_of(4) {
+            seed % 800
+        } else {
+            seed % 40
+        };
+        for _ in 0..n {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
@@ -703,5 +710,13 @@ fn dense_escapes_come_back_whole() {
         seed ^= seed << 17;
         let listed = format_list(&[s.as_str(), "tail"]);
         assert_eq!(ok(&format!("echo {listed}")), listed, "{s:?}");
+        // Inside brackets, where `]` also ends a word (right after the
+        // escaped one).
+        let last = format_list(&["tail", s.as_str()]);
+        assert_eq!(
+            ok(&format!("echo [echo {last}]")),
+            format_list(&[last.as_str()]),
+            "{s:?}"
+        );
     }
 }
