@@ -135,6 +135,24 @@ pub struct EvalOutcome {
 }
 
 impl EvalOutcome {
+    /// The outcome of an evaluation's result: its code, result and error
+    /// options.
+    pub(crate) fn of(r: Result<crate::Obj, Exception>) -> EvalOutcome {
+        match r {
+            Ok(r) => EvalOutcome {
+                code: sys::TCL_OK,
+                result: r.to_str().into_owned(),
+                ..EvalOutcome::default()
+            },
+            Err(e) => EvalOutcome {
+                code: e.code,
+                result: e.result,
+                errorinfo: e.errorinfo.unwrap_or_default(),
+                errorcode: e.errorcode.unwrap_or_default(),
+            },
+        }
+    }
+
     /// Whether the code is 0 (`TCL_OK`).
     pub fn is_ok(&self) -> bool {
         self.code == sys::TCL_OK

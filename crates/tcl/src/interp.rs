@@ -141,19 +141,7 @@ impl<'a> Interp<'a> {
     /// [`eval_outcome`](Self::eval_outcome) does. Nothing is parsed.
     pub fn eval_objv_outcome(&self, objv: &[Obj]) -> EvalOutcome {
         self.allow_exceptions();
-        match self.eval_objv_flags(objv, sys::TCL_EVAL_GLOBAL) {
-            Ok(r) => EvalOutcome {
-                code: sys::TCL_OK,
-                result: r.to_str().into_owned(),
-                ..EvalOutcome::default()
-            },
-            Err(e) => EvalOutcome {
-                code: e.code,
-                result: e.result,
-                errorinfo: e.errorinfo.unwrap_or_default(),
-                errorcode: e.errorcode.unwrap_or_default(),
-            },
-        }
+        EvalOutcome::of(self.eval_objv_flags(objv, sys::TCL_EVAL_GLOBAL))
     }
 
     /// Evaluates `script` at global level with exceptions allowed, so that
@@ -162,19 +150,7 @@ impl<'a> Interp<'a> {
     /// script, and unlike `catch`, a plain `return` completes with code 0.)
     pub fn eval_outcome(&self, script: &str) -> EvalOutcome {
         self.allow_exceptions();
-        match self.eval_global(script) {
-            Ok(r) => EvalOutcome {
-                code: sys::TCL_OK,
-                result: r.to_str().into_owned(),
-                ..EvalOutcome::default()
-            },
-            Err(e) => EvalOutcome {
-                code: e.code,
-                result: e.result,
-                errorinfo: e.errorinfo.unwrap_or_default(),
-                errorcode: e.errorcode.unwrap_or_default(),
-            },
-        }
+        EvalOutcome::of(self.eval_global(script))
     }
 
     /// The current result.
