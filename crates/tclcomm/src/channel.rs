@@ -1759,6 +1759,18 @@ async fn write_loop(mut w: Writer, outbox: Arc<Outbox>, stop: CancellationToken)
         }
         outbox.take(&mut out);
         if out.is_empty() {
+            if stopping && outbox.claimed.load(Ordering::Acquire) {
+                // A direct write claimed before the close (a reply, then
+                // the close, in one drain) is being made by its claimer,
+                // who has just released the channel's lock: let it finish
+                // (microseconds; the linger bounds it) before the write
+                // side is shut, or the reply would be lost.
+                tokio::select! {
+                    _ = tokio::task::yield_now() => {}
+                    _ = &mut linger => break,
+                }
+                continue;
+            }
             if stopping {
                 break;
             }
