@@ -32,9 +32,12 @@ const LAMBDA: &str = r#"{thecmd} {
 
 const CACHE_KEY: &str = "tclcomm-tcl::eval_comm";
 
-/// The lambda value, kept per interpreter so `apply` compiles it once;
+/// Kept per interpreter: the lambda value, so `apply` compiles it once,
 /// and the latest command run through it, with its text.
-struct Lambda(Obj, std::cell::RefCell<Option<(String, Obj)>>);
+struct Lambda {
+    lambda: Obj,
+    latest: std::cell::RefCell<Option<(String, Obj)>>,
+}
 
 /// Commands up to this size are kept (one, the latest) for the next
 /// request (see [`run_command`]).
@@ -162,7 +165,10 @@ fn run_command(interp: Interp<'_>, thecmd: String) -> Outcome {
     let lambda = match interp.assoc_data::<Lambda>(CACHE_KEY) {
         Some(l) => l,
         None => {
-            let l = Rc::new(Lambda(Obj::string(LAMBDA), Default::default()));
+            let l = Rc::new(Lambda {
+                lambda: Obj::string(LAMBDA),
+                latest: Default::default(),
+            });
             interp.set_assoc_data(CACHE_KEY, l.clone());
             l
         }
@@ -175,7 +181,7 @@ fn run_command(interp: Interp<'_>, thecmd: String) -> Outcome {
     // out of date (a command redefined, another interpreter), so what runs
     // is the same; only the compile is saved.
     let kept = lambda
-        .1
+        .latest
         .borrow()
         .as_ref()
         .filter(|(text, _)| *text == thecmd)
@@ -185,7 +191,7 @@ fn run_command(interp: Interp<'_>, thecmd: String) -> Outcome {
         None => {
             let obj = Obj::string(&thecmd);
             if thecmd.len() <= KEPT_COMMAND {
-                *lambda.1.borrow_mut() = Some((thecmd, obj.clone()));
+                *lambda.latest.borrow_mut() = Some((thecmd, obj.clone()));
             } else {
                 // Not held a second time while it runs.
                 drop(thecmd);
@@ -193,7 +199,7 @@ fn run_command(interp: Interp<'_>, thecmd: String) -> Outcome {
             obj
         }
     };
-    let r = interp.eval_objv(&[Obj::string("::apply"), lambda.0.clone(), thecmd]);
+    let r = interp.eval_objv(&[Obj::string("::apply"), lambda.lambda.clone(), thecmd]);
     match r {
         Ok(list) => outcome_of(&list),
         // Only if `apply` itself failed (e.g. redefined by a script).

@@ -153,6 +153,9 @@ struct Outbox {
     /// waits in `bytes` for the claimer. Set under the channel's lock
     /// while nothing is queued; cleared under `bytes`' lock.
     claimed: AtomicBool,
+    /// The writer task is closing and waits for a claimed write to be
+    /// made: the claimer wakes it when done.
+    closing: AtomicBool,
 }
 
 impl Outbox {
@@ -174,6 +177,15 @@ impl Outbox {
     /// [`Inner::flush_held`]).
     fn push_quiet(&self, bytes: Vec<u8>) {
         append(&mut lock(&self.bytes), bytes);
+    }
+
+    /// Writes what it can of `held` (this outbox's buffer, locked by the
+    /// caller, who has made sure nothing else writes to the socket) and
+    /// counts it as no longer queued.
+    fn write_held(&self, held: &mut Vec<u8>, sock: &TcpStream) {
+        let n = sock.try_write(held).unwrap_or(0);
+        held.drain(..n);
+        self.queued.fetch_sub(n, Ordering::AcqRel);
     }
 
     /// Takes what is queued, leaving `spare` (emptied) in its place;
@@ -222,17 +234,42 @@ impl Drop for Claimed {
         } else if !held.is_empty() {
             // Queued behind this write while it was claimed: nothing else
             // writes to the socket until `claimed` is cleared, so go on.
-            let m = self.sock.try_write(&held).unwrap_or(0);
-            held.drain(..m);
-            outbox.queued.fetch_sub(m, Ordering::AcqRel);
+            outbox.write_held(&mut held, &self.sock);
         }
         outbox.queued.fetch_sub(n, Ordering::AcqRel);
-        outbox.claimed.store(false, Ordering::Release);
-        let rest = !held.is_empty();
+        // SeqCst with `closing` (see `write_loop`): either the closing
+        // writer sees the claim gone, or this sees it waiting.
+        outbox.claimed.store(false, Ordering::SeqCst);
+        let wake = !held.is_empty() || outbox.closing.load(Ordering::SeqCst);
         drop(held);
-        if rest {
+        if wake {
             outbox.ready.notify_one();
         }
+    }
+}
+
+/// The claimed writes of one drain: nearly always one, kept without an
+/// allocation (a drain happens for every message).
+#[derive(Default)]
+struct Writes {
+    first: Option<Claimed>,
+    more: Vec<Claimed>,
+}
+
+impl Writes {
+    fn push(&mut self, w: Claimed) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.more.push(w);
+        }
+    }
+
+    /// Makes them all (dropping a claim makes its write). Claims are of
+    /// different connections, so their order does not matter.
+    fn make(&mut self) {
+        self.first = None;
+        self.more.clear();
     }
 }
 
@@ -348,7 +385,7 @@ struct Work {
     /// drain (taken once per drain, not per request).
     evaluator: Option<Arc<dyn Evaluator>>,
     /// Writes to make once the lock is released, before anything else.
-    writes: Vec<Claimed>,
+    writes: Writes,
     items: Vec<Deferred>,
 }
 
@@ -1079,8 +1116,7 @@ impl Inner {
     /// Runs what [`drain`](Inner::drain) deferred, with no lock held.
     /// Leaves `work` empty, its buffer kept for reuse.
     fn run(self: &Arc<Self>, work: &mut Work) {
-        // Dropping a claim makes its write.
-        work.writes.clear();
+        work.writes.make();
         if work.items.is_empty() {
             return;
         }
@@ -1287,10 +1323,8 @@ impl Inner {
         }
         if let Some(sock) = &c.direct
             && c.outbox.queued.load(Ordering::Acquire) == held.len()
-            && let Ok(n) = sock.try_write(&held)
         {
-            held.drain(..n);
-            c.outbox.queued.fetch_sub(n, Ordering::AcqRel);
+            c.outbox.write_held(&mut held, sock);
         }
         let rest = !held.is_empty();
         drop(held);
@@ -1759,15 +1793,18 @@ async fn write_loop(mut w: Writer, outbox: Arc<Outbox>, stop: CancellationToken)
         }
         outbox.take(&mut out);
         if out.is_empty() {
-            if stopping && outbox.claimed.load(Ordering::Acquire) {
+            if stopping && outbox.claimed.load(Ordering::SeqCst) {
                 // A direct write claimed before the close (a reply, then
                 // the close, in one drain) is being made by its claimer,
-                // who has just released the channel's lock: let it finish
-                // (microseconds; the linger bounds it) before the write
-                // side is shut, or the reply would be lost.
-                tokio::select! {
-                    _ = tokio::task::yield_now() => {}
-                    _ = &mut linger => break,
+                // who has just released the channel's lock: wait until it
+                // is made (the claimer wakes us; the linger bounds it)
+                // before the write side is shut, or the reply would be lost.
+                outbox.closing.store(true, Ordering::SeqCst);
+                if outbox.claimed.load(Ordering::SeqCst) {
+                    tokio::select! {
+                        _ = outbox.ready.notified() => {}
+                        _ = &mut linger => break,
+                    }
                 }
                 continue;
             }

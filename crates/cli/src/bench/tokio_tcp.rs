@@ -82,13 +82,16 @@ async fn pings(mut s: TcpStream, n: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `fut`, given up after `limit` (the timer is made inside the runtime
-/// that polls it).
-async fn within<T>(
+/// `fut` on `rt`, given up after `limit` (the timer is made inside the
+/// runtime that polls it); errors as text.
+fn within<T>(
+    rt: &Runtime,
     limit: Duration,
-    fut: impl std::future::Future<Output = T>,
-) -> Result<T, tokio::time::error::Elapsed> {
-    tokio::time::timeout(limit, fut).await
+    fut: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, String> {
+    rt.block_on(async { tokio::time::timeout(limit, fut).await })
+        .map_err(|_| format!("timeout after {limit:?}"))?
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `work` (sync, blocking or concurrent) against a fresh echo server
@@ -101,17 +104,13 @@ pub(super) fn run(rt: &Runtime, work: Work, limit: Duration) -> Result<f64, Stri
 }
 
 fn inner(rt: &Runtime, port: u16, work: Work, limit: Duration) -> Result<f64, String> {
-    let bounded = |secs: Result<Result<f64, std::io::Error>, tokio::time::error::Elapsed>| {
-        secs.map_err(|_| format!("timeout after {limit:?}"))?
-            .map_err(|e| e.to_string())
-    };
     match work {
-        Work::Sync(n) => bounded(rt.block_on(within(limit, async {
+        Work::Sync(n) => within(rt, limit, async {
             let s = connect(port).await?;
             let start = Instant::now();
             pings(s, n).await?;
             Ok(start.elapsed().as_secs_f64())
-        }))),
+        }),
         Work::SyncBlocking(n) => {
             // The facade's shape: the connection lives on a runtime of its
             // own, and the caller blocks on it for every round trip.
@@ -120,10 +119,7 @@ fn inner(rt: &Runtime, port: u16, work: Work, limit: Duration) -> Result<f64, St
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            let mut s = own
-                .block_on(within(limit, connect(port)))
-                .map_err(|_| format!("timeout after {limit:?}"))?
-                .map_err(|e| e.to_string())?;
+            let mut s = within(&own, limit, connect(port))?;
             let deadline = Instant::now() + limit;
             let start = Instant::now();
             for _ in 0..n {
@@ -134,7 +130,7 @@ fn inner(rt: &Runtime, port: u16, work: Work, limit: Duration) -> Result<f64, St
             }
             Ok(start.elapsed().as_secs_f64())
         }
-        Work::Concurrent(clients, n) => bounded(rt.block_on(within(limit, async {
+        Work::Concurrent(clients, n) => within(rt, limit, async {
             let mut conns = Vec::with_capacity(clients);
             for _ in 0..clients {
                 conns.push(connect(port).await?);
@@ -148,7 +144,7 @@ fn inner(rt: &Runtime, port: u16, work: Work, limit: Duration) -> Result<f64, St
                 t.await.map_err(std::io::Error::other)??;
             }
             Ok(start.elapsed().as_secs_f64())
-        }))),
+        }),
         _ => Err("not a tokio TCP workload".into()),
     }
 }
