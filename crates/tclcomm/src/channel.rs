@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tclcomm_wire::answer::{CallbackArgs, Failure};
 use tclcomm_wire::engine::{Action, ConnId, Engine, Loss, OwnKeyMap, Request, RequestKind};
 use tclcomm_wire::{Code, Id, Outcome, Serial};
@@ -133,7 +134,37 @@ struct ConnEntry {
     /// queued, which saves a hop to the writer task.
     direct: Option<Arc<TcpStream>>,
     outbox: Arc<Outbox>,
-    stop: CancellationToken,
+    stop: Arc<Stop>,
+}
+
+/// Tells a connection's tasks to stop: the writer (and its linger) waits
+/// on the token; the reader, which waits once per message it reads, on a
+/// flag and a waker instead, which take no lock (polling a token's wait
+/// takes its lock every time).
+#[derive(Default)]
+struct Stop {
+    token: CancellationToken,
+    reader: AtomicBool,
+    reader_waker: AtomicWaker,
+}
+
+impl Stop {
+    fn cancel(&self) {
+        self.token.cancel();
+        self.reader.store(true, Ordering::SeqCst);
+        self.reader_waker.wake();
+    }
+
+    /// Ready once [`cancel`](Stop::cancel) has been called; for the reader.
+    fn poll_reader(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        // Registered before the flag is read, so a cancel in between wakes.
+        self.reader_waker.register(cx.waker());
+        if self.reader.load(Ordering::SeqCst) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
 }
 
 /// A connection's outgoing bytes on their way to its writer task: one
@@ -363,7 +394,8 @@ struct State {
     config: Config,
     evaluator: Arc<dyn Evaluator>,
     conns: OwnKeyMap<ConnId, ConnEntry>,
-    waiters: HashMap<u64, Waiter>,
+    /// Keyed by our own serials (not a peer's text): no need for a keyed hash.
+    waiters: OwnKeyMap<u64, Waiter>,
     /// Per connection: callbacks to run when it goes, each with a token so
     /// that its owner can withdraw it.
     lost_callbacks: HashMap<ConnId, Vec<(u64, LostCallback)>>,
@@ -489,7 +521,7 @@ impl Channel {
                 config: config.clone(),
                 evaluator,
                 conns: OwnKeyMap::default(),
-                waiters: HashMap::new(),
+                waiters: OwnKeyMap::default(),
                 lost_callbacks: HashMap::new(),
                 next_token: 0,
                 listener: None,
@@ -1140,6 +1172,14 @@ impl Inner {
                     outcome,
                     waiter,
                 } => {
+                    let waiter = match waiter {
+                        // No hook to see it: the outcome goes as it came.
+                        Waiter::Sync(tx) if hooks.reply.is_none() => {
+                            let _ = tx.send(Ok(outcome));
+                            continue;
+                        }
+                        w => w,
+                    };
                     let mut ev = ReplyEvent {
                         chan: self.name.clone(),
                         id,
@@ -1482,7 +1522,7 @@ impl Inner {
             return;
         }
         let outbox = Arc::new(Outbox::default());
-        let stop = CancellationToken::new();
+        let stop = Arc::new(Stop::default());
         let me = Arc::downgrade(self);
         let (reader, writer, direct) = match halves {
             Halves::Tcp(sock) => (
@@ -1706,17 +1746,13 @@ impl Writer {
 /// The most bytes given to the engine at once (see [`read_loop`]).
 const FEED_PIECE: usize = 64 * 1024;
 
-async fn read_loop(inner: Weak<Inner>, conn: ConnId, mut r: Reader, stop: CancellationToken) {
+async fn read_loop(inner: Weak<Inner>, conn: ConnId, mut r: Reader, stop: Arc<Stop>) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut work = Work::default();
-    // Made once: a new one per read would register with the token, and
-    // leave it again, at every read.
-    let cancelled = stop.cancelled();
-    tokio::pin!(cancelled);
     loop {
         let read = tokio::select! {
             biased;
-            _ = &mut cancelled => {
+            _ = std::future::poll_fn(|cx| stop.poll_reader(cx)) => {
                 // Closed by the engine (then this is a no-op) or by a failed write.
                 if let Some(inner) = inner.upgrade() {
                     inner.closed(conn);
@@ -1771,11 +1807,11 @@ async fn timer_loop(inner: Weak<Inner>, wake: Arc<tokio::sync::Notify>, stop: Ca
     }
 }
 
-async fn write_loop(mut w: Writer, outbox: Arc<Outbox>, stop: CancellationToken) {
+async fn write_loop(mut w: Writer, outbox: Arc<Outbox>, stop: Arc<Stop>) {
     // After the connection is closed, what was queued before still goes
     // out, for a while: a reply followed by a shutdown is not lost.
     let linger = async {
-        stop.cancelled().await;
+        stop.token.cancelled().await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     };
     tokio::pin!(linger);
@@ -1784,7 +1820,7 @@ async fn write_loop(mut w: Writer, outbox: Arc<Outbox>, stop: CancellationToken)
     loop {
         // Looked at before the buffer: what was queued before the close
         // is then seen, and written.
-        let stopping = stop.is_cancelled();
+        let stopping = stop.token.is_cancelled();
         if wrote_last && !stopping {
             // Let the senders run first: under a burst more messages are
             // queued by the time this task runs again, so writes are
@@ -1815,7 +1851,7 @@ async fn write_loop(mut w: Writer, outbox: Arc<Outbox>, stop: CancellationToken)
             tokio::select! {
                 biased;
                 _ = outbox.ready.notified() => {}
-                _ = stop.cancelled() => {}
+                _ = stop.token.cancelled() => {}
             }
             continue;
         }

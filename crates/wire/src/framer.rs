@@ -495,17 +495,30 @@ impl Framer {
     }
 }
 
-/// Records the top-level braced groups of a word during a brace scan.
 /// Whether a word is `info complete` without parsing it: with none of the
-/// bytes that open or close something (braces, brackets, quotes, a
-/// backslash, or `$`, whose `$a(` needs its `)`), nothing can be left open.
-/// Most messages are such words (`async 12 tick`).
+/// bytes that open or close something other than braces (brackets, quotes,
+/// a backslash, or `$`, whose `$a(` needs its `)`), only a brace can be
+/// left open; and when the braces balance, never closing more than they
+/// opened, every brace that starts a word finds its close (Tcl counts them
+/// the same way, with no backslash to skip one). Most messages are such
+/// words (`async 12 tick`, `send 5 {{set a 1}}`).
 fn trivially_complete(word: &[u8]) -> bool {
-    !word
-        .iter()
-        .any(|b| matches!(b, b'{' | b'}' | b'[' | b']' | b'"' | b'\\' | b'$'))
+    let mut depth = 0usize;
+    for &b in word {
+        match b {
+            b'{' => depth += 1,
+            b'}' => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            b'[' | b']' | b'"' | b'\\' | b'$' => return false,
+            _ => {}
+        }
+    }
+    depth == 0
 }
 
+/// Records the top-level braced groups of a word during a brace scan.
 struct Groups<'a> {
     /// Length of the part of the word already moved out of the buffer.
     base: usize,
@@ -982,11 +995,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The same, on words made mostly of braces, so that many balance.
+        #[test]
+        fn trivially_complete_braced_words_are_info_complete(
+            word in "[{}{}{} a#;\n*]{0,24}"
+        ) {
+            if trivially_complete(word.as_bytes()) {
+                proptest::prop_assert!(crate::script::info_complete(&word), "{:?}", word);
+            }
+        }
+    }
+
     #[test]
     fn trivial_completeness() {
         assert!(trivially_complete(b"async 12 tick"));
         assert!(trivially_complete(b"a(1 # ; x"));
-        for w in ["a {b", "a }", "[a", "a]", "\"a", "a\\", "$a(1"] {
+        assert!(trivially_complete(b"send 5 {{set a {1 2}}}"));
+        assert!(trivially_complete(b"a{ {b}} {*}{c} # {\n}"));
+        for w in [
+            "a {b", "a }", "[a", "a]", "\"a", "a\\", "$a(1", "a } {", "{a}}{",
+        ] {
             assert!(!trivially_complete(w.as_bytes()), "{w:?}");
         }
         // The parser agrees where it matters: these are not complete.

@@ -5,8 +5,7 @@ use thiserror::Error;
 use std::borrow::Cow;
 
 use crate::list::{
-    ListIter, Quoted, format_list, format_list_into, parse_list, parse_list_cow, quote_element,
-    quote_element_cow,
+    ListIter, Quoted, format_list, format_list_into, parse_list, quote_element, quote_element_cow,
 };
 
 /// A transaction serial. Kept as the peer's exact text, since a reply must
@@ -160,9 +159,35 @@ impl Code {
     /// `1` itself, handing the rest to `return -code` (see
     /// [`crate::answer::sync_result`]).
     pub fn parse_exact(text: &str) -> Code {
+        // The usual codes, without parsing or formatting a number.
+        match text {
+            "0" => return Code::Ok,
+            "1" => return Code::Error,
+            "2" => return Code::Return,
+            "3" => return Code::Break,
+            "4" => return Code::Continue,
+            _ => {}
+        }
         match tcl_int(text).map(Code::from) {
             Some(c) if c.to_string() == text => c,
             _ => Code::Invalid(text.to_owned()),
+        }
+    }
+
+    /// Appends the code as [`Display`](std::fmt::Display) writes it; the
+    /// usual codes without going through a formatter.
+    pub fn write_to(&self, out: &mut String) {
+        match self {
+            Code::Ok => out.push('0'),
+            Code::Error => out.push('1'),
+            Code::Return => out.push('2'),
+            Code::Break => out.push('3'),
+            Code::Continue => out.push('4'),
+            Code::Other(n) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{n}");
+            }
+            Code::Invalid(s) => out.push_str(s),
         }
     }
 
@@ -277,28 +302,38 @@ impl Outcome {
 
     /// Appends the payload (see [`Outcome::encode`]) to `out`.
     pub fn encode_into(&self, out: &mut String) {
-        let code = self.code.to_string();
-        if self.code == Code::Error {
-            out.reserve(
-                self.result.len() + self.errorinfo.len() + self.errorcode.len() + code.len() + 48,
-            );
-            format_list_into(
-                [
-                    "return",
-                    "-code",
-                    &code,
-                    "-errorinfo",
-                    &self.errorinfo,
-                    "-errorcode",
-                    &self.errorcode,
-                    &self.result,
-                ],
-                out,
-            );
-        } else {
-            out.reserve(self.result.len() + code.len() + 16);
-            format_list_into(["return", "-code", &code, &self.result], out);
+        // What `format_list_into` gives for `return -code CODE ?-errorinfo
+        // I -errorcode C? RESULT`, with the constant words written as they
+        // are (they need no quoting) and the code quoted only when it is
+        // not a number.
+        out.reserve(self.encoded_len_hint());
+        out.push_str("return -code ");
+        match &self.code {
+            Code::Invalid(text) => quote_element(text, false, out),
+            code => code.write_to(out),
         }
+        if self.code == Code::Error {
+            out.push_str(" -errorinfo ");
+            quote_element(&self.errorinfo, false, out);
+            out.push_str(" -errorcode ");
+            quote_element(&self.errorcode, false, out);
+        }
+        out.push(' ');
+        quote_element(&self.result, false, out);
+    }
+
+    /// Room for the encoded payload when nothing needs escaping (quoting
+    /// may add two braces per element).
+    fn encoded_len_hint(&self) -> usize {
+        let code = match &self.code {
+            Code::Invalid(text) => text.len() + 2,
+            _ => 12,
+        };
+        let mut n = "return -code ".len() + code + 1 + self.result.len() + 2;
+        if self.code == Code::Error {
+            n += " -errorinfo  -errorcode ".len() + self.errorinfo.len() + self.errorcode.len() + 4;
+        }
+        n
     }
 
     /// Reads a `reply`/`callback` payload as tcllib's requester does: the
@@ -306,22 +341,37 @@ impl Outcome {
     /// last are switch/value pairs of which only `-code`, `-errorinfo` and
     /// `-errorcode` count (the last of each wins, a missing value is empty);
     /// the first element is not looked at. A single element is the result.
-    pub fn decode(payload: &str) -> Result<Outcome, crate::ListError> {
-        let mut words = parse_list_cow(payload)?;
-        let result = words.pop().unwrap_or_default().into_owned();
-        let (mut code, mut errorinfo, mut errorcode) = (Cow::Borrowed(""), "".into(), "".into());
-        for pair in words.get(1..).unwrap_or_default().chunks(2) {
-            let value = pair.get(1).cloned().unwrap_or_default();
-            match pair[0].as_ref() {
-                "-code" => code = value,
-                "-errorinfo" => errorinfo = value,
-                "-errorcode" => errorcode = value,
-                _ => {}
+    pub fn decode<'p>(payload: &'p str) -> Result<Outcome, crate::ListError> {
+        // In one pass, without a vector of the elements: an element is
+        // known not to be the last once the next one is read.
+        let (mut code, mut errorinfo, mut errorcode) =
+            (Cow::Borrowed(""), Cow::Borrowed(""), Cow::Borrowed(""));
+        let mut set = |switch: &str, value: Cow<'p, str>| match switch {
+            "-code" => code = value,
+            "-errorinfo" => errorinfo = value,
+            "-errorcode" => errorcode = value,
+            _ => {}
+        };
+        let mut last: Option<Cow<'p, str>> = None;
+        // A switch between the first element and the last, waiting for its value.
+        let mut switch: Option<Cow<'p, str>> = None;
+        for (seen, element) in ListIter::new(payload).enumerate() {
+            let element = element?;
+            if let Some(before) = last.replace(element)
+                && seen >= 2
+            {
+                match switch.take() {
+                    None => switch = Some(before),
+                    Some(s) => set(&s, before),
+                }
             }
+        }
+        if let Some(s) = switch {
+            set(&s, Cow::Borrowed(""));
         }
         Ok(Outcome {
             code: Code::parse_exact(&code),
-            result,
+            result: last.unwrap_or_default().into_owned(),
             errorinfo: errorinfo.into_owned(),
             errorcode: errorcode.into_owned(),
         })
@@ -555,7 +605,7 @@ fn write_request(out: &mut String, instruction: &str, serial: &Serial, script: &
 }
 
 fn write_answer(out: &mut String, instruction: &str, serial: &Serial, outcome: &Outcome) {
-    out.reserve(instruction.len() + serial.0.len() + 8);
+    out.reserve(instruction.len() + serial.0.len() + 8 + outcome.encoded_len_hint());
     out.push('{');
     quote_element(instruction, true, out);
     out.push(' ');
@@ -587,6 +637,7 @@ fn write_message<S: AsRef<str>>(out: &mut String, words: &[S]) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::list::parse_list_cow;
     use proptest::prelude::*;
 
     /// The plain definition: `[list [list instr serial payload]]` + LF, each
@@ -719,8 +770,58 @@ mod tests {
         })
     }
 
+    /// A payload read by the plain definition: all its elements, the last
+    /// the result, the pairs between the first and the last the switches.
+    fn outcome_reference(payload: &str) -> Result<Outcome, crate::ListError> {
+        let mut words = parse_list_cow(payload)?;
+        let result = words.pop().unwrap_or_default().into_owned();
+        let (mut code, mut errorinfo, mut errorcode) = (Cow::Borrowed(""), "".into(), "".into());
+        for pair in words.get(1..).unwrap_or_default().chunks(2) {
+            let value = pair.get(1).cloned().unwrap_or_default();
+            match pair[0].as_ref() {
+                "-code" => code = value,
+                "-errorinfo" => errorinfo = value,
+                "-errorcode" => errorcode = value,
+                _ => {}
+            }
+        }
+        Ok(Outcome {
+            code: Code::parse_exact(&code),
+            result,
+            errorinfo: errorinfo.into_owned(),
+            errorcode: errorcode.into_owned(),
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+        /// Any payload, list or not, reads as by the plain definition.
+        #[test]
+        fn outcome_decode_matches_the_plain_definition(
+            words in proptest::collection::vec(prop_oneof![
+                Just("return".to_owned()), Just("-code".to_owned()),
+                Just("-errorinfo".to_owned()), Just("-errorcode".to_owned()),
+                Just("0".to_owned()), Just("3".to_owned()), Just("01".to_owned()),
+                Just("{a b}".to_owned()), text(),
+            ], 0..9),
+        ) {
+            let payload = words.join(" ");
+            prop_assert_eq!(Outcome::decode(&payload), outcome_reference(&payload));
+        }
+
+        /// Every code reads back as it was written.
+        #[test]
+        fn codes_read_back(code in code()) {
+            let mut text = String::new();
+            code.write_to(&mut text);
+            prop_assert_eq!(&text, &code.to_string());
+            let back = Code::parse_exact(&text);
+            match &code {
+                Code::Invalid(t) if Code::parse_exact(t) != code => {}
+                _ => prop_assert_eq!(back, code),
+            }
+        }
 
         /// Any word, list or not, with any number of elements, decodes (or
         /// fails) exactly as by the plain definition.
