@@ -1662,7 +1662,10 @@ impl Reader {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             Reader::Tcp(s) => loop {
-                s.readable().await?;
+                // The reader's own readiness slot (this task is the only
+                // one that waits to read): `readable()` would queue a waiter
+                // in the socket's list, under its lock, at every wait.
+                std::future::poll_fn(|cx| s.poll_read_ready(cx)).await?;
                 // A small read that did not fill the buffer drained the
                 // socket: clear its readiness now (by answering WouldBlock
                 // to `try_io`), as tokio's own `poll_read` does after a
@@ -1713,7 +1716,9 @@ impl Writer {
         match self {
             Writer::Tcp(s) => {
                 while !buf.is_empty() {
-                    s.writable().await?;
+                    // The writer task is the only one that waits to write
+                    // (a claimed write never waits): its own readiness slot.
+                    std::future::poll_fn(|cx| s.poll_write_ready(cx)).await?;
                     match s.try_write(buf) {
                         Ok(n) => buf = &buf[n..],
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

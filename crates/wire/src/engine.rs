@@ -1082,19 +1082,30 @@ impl Engine {
         let Some(id) = c.id.clone() else { return };
         // A word that is not a list is ignored, as tcllib ignores what it
         // cannot use; the framer already guaranteed it is a complete script.
-        let Ok(message) = Message::decode(word) else {
+        let Ok(head) = crate::message::Head::read(word) else {
+            return;
+        };
+        // An answer is matched by its serial's text, which need not be
+        // kept: it is read here, without building a message.
+        let answer = match head.instruction() {
+            "reply" => Some(CallKind::Sync),
+            "callback" => Some(CallKind::Callback),
+            _ => None,
+        };
+        if let Some(kind) = answer {
+            let Ok(outcome) = Outcome::decode(head.payload()) else {
+                return;
+            };
+            return self.complete(conn, head.serial(), kind, outcome);
+        }
+        let Ok(message) = head.into_message() else {
             return;
         };
         let (kind, serial, script) = match message {
             Message::Send { serial, script } => (RequestKind::Send, serial, script),
             Message::Async { serial, script } => (RequestKind::Async, serial, script),
             Message::Command { serial, script } => (RequestKind::Command, serial, script),
-            Message::Reply { serial, outcome } => {
-                return self.complete(conn, &serial, CallKind::Sync, outcome);
-            }
-            Message::Callback { serial, outcome } => {
-                return self.complete(conn, &serial, CallKind::Callback, outcome);
-            }
+            Message::Reply { .. } | Message::Callback { .. } => return,
             Message::Vers { version } => {
                 if let Ok(v) = version.trim().parse::<u8>() {
                     c.version = v;
@@ -1207,8 +1218,8 @@ impl Engine {
         Ok(())
     }
 
-    fn complete(&mut self, conn: ConnId, serial: &Serial, kind: CallKind, outcome: Outcome) {
-        let n = serial.0.trim().parse::<u64>().ok();
+    fn complete(&mut self, conn: ConnId, serial: &str, kind: CallKind, outcome: Outcome) {
+        let n = serial.trim().parse::<u64>().ok();
         // Only the connection the call went out on may answer it, and only
         // with the matching instruction.
         let Some(n) = n.filter(|n| {
@@ -1264,7 +1275,6 @@ impl Engine {
             .ok_or_else(|| SendError::NotConnected(id.clone()))?;
         self.serial += 1;
         let serial = self.serial;
-        let s = Serial::from(serial);
         let instruction = match kind {
             RequestKind::Send => "send",
             RequestKind::Async => "async",
@@ -1288,7 +1298,8 @@ impl Engine {
                 c.waiting += 1;
             }
         }
-        let bytes = Message::encode_request(instruction, &s, script);
+        let digits = crate::message::Digits::new(serial);
+        let bytes = crate::message::encode_request_text(instruction, digits.as_str(), script);
         match self.conns.get_mut(&conn) {
             Some(c) if matches!(c.auth, Auth::Offered | Auth::Answered { .. }) => {
                 c.deferred.push(bytes);

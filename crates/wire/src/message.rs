@@ -394,9 +394,9 @@ impl Message {
     /// [`VERS3_ANSWER`](crate::handshake::VERS3_ANSWER).
     pub fn encode_into(&self, out: &mut String) {
         match self {
-            Message::Send { serial, script } => write_request(out, "send", serial, script),
-            Message::Async { serial, script } => write_request(out, "async", serial, script),
-            Message::Command { serial, script } => write_request(out, "command", serial, script),
+            Message::Send { serial, script } => write_request(out, "send", &serial.0, script),
+            Message::Async { serial, script } => write_request(out, "async", &serial.0, script),
+            Message::Command { serial, script } => write_request(out, "command", &serial.0, script),
             Message::Reply { serial, outcome } => write_answer(out, "reply", serial, outcome),
             Message::Callback { serial, outcome } => write_answer(out, "callback", serial, outcome),
             Message::Vers { version } => write_message(out, &["vers", version]),
@@ -421,35 +421,7 @@ impl Message {
     /// framed in its own buffer: the few bytes before it are inserted in
     /// front, instead of the whole script being copied into a new buffer.
     pub fn encode_request(instruction: &str, serial: &Serial, script: Vec<String>) -> Vec<u8> {
-        let mut script = script;
-        let big = match script.as_mut_slice() {
-            [one] if one.len() >= IN_PLACE_MIN => Some(std::mem::take(one)),
-            _ => None,
-        };
-        let Some(one) = big else {
-            let mut out = String::new();
-            write_request(&mut out, instruction, serial, &script);
-            return out.into_bytes();
-        };
-        // As `write_request` writes a one-fragment payload.
-        let (escaped, open, close) = match quote_element_cow(&one, true) {
-            Quoted::Bare(_) => (None, "", ""),
-            Quoted::Braced(_) => (None, "{{", "}}"),
-            Quoted::Escaped(e) => (Some(e), "{", "}"),
-        };
-        let mut body = escaped.unwrap_or(one);
-        let mut prefix = String::with_capacity(instruction.len() + serial.0.len() + 8);
-        prefix.push('{');
-        quote_element(instruction, true, &mut prefix);
-        prefix.push(' ');
-        quote_element(&serial.0, false, &mut prefix);
-        prefix.push(' ');
-        prefix.push_str(open);
-        body.reserve(prefix.len() + close.len() + 2);
-        body.insert_str(0, &prefix);
-        body.push_str(close);
-        body.push_str("}\n");
-        body.into_bytes()
+        encode_request_text(instruction, &serial.0, script)
     }
 
     /// Decodes one framed word (as returned by [`crate::Framer::next_word`]).
@@ -461,41 +433,7 @@ impl Message {
     /// [`Outcome`]. `vers` carries the version in the serial position. Any
     /// other instruction gives [`Message::Unknown`] with all the words.
     pub fn decode(word: &str) -> Result<Message, MessageError> {
-        // Borrowed where Tcl takes the element verbatim: the payload is
-        // usually braced, so it is parsed in place rather than copied. The
-        // three elements that count are kept apart, so that a message needs
-        // no vector of its elements; the rest are only checked (the whole
-        // word must be a list), unless the instruction is unknown.
-        let mut elements = ListIter::new(word);
-        let mut head: [Cow<'_, str>; 3] = Default::default();
-        let mut count = 0;
-        for slot in &mut head {
-            match elements.next() {
-                Some(e) => {
-                    *slot = e?;
-                    count += 1;
-                }
-                None => break,
-            }
-        }
-        let known = matches!(
-            head[0].as_ref(),
-            "send" | "async" | "command" | "reply" | "callback" | "vers"
-        );
-        let mut more = Vec::new();
-        for e in elements {
-            let e = e?;
-            if !known {
-                more.push(e);
-            }
-        }
-        Message::from_fields([&head[0], &head[1], &head[2]], || {
-            head.iter()
-                .take(count)
-                .chain(&more)
-                .map(|w| w.to_string())
-                .collect()
-        })
+        Head::read(word)?.into_message()
     }
 
     /// Builds a message from its first three elements (instruction, serial,
@@ -556,6 +494,80 @@ impl Message {
     }
 }
 
+/// A message word read as a list, before its payload is: its first three
+/// elements (instruction, serial, payload; empty when missing) and, for an
+/// unknown instruction, the rest. Borrowed where Tcl takes the element
+/// verbatim: the payload is usually braced, so it is parsed in place
+/// rather than copied. The three elements that count are kept apart, so
+/// that a message needs no vector of its elements; the rest are only
+/// checked (the whole word must be a list), unless the instruction is
+/// unknown.
+pub(crate) struct Head<'a> {
+    fields: [Cow<'a, str>; 3],
+    count: usize,
+    more: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Head<'a> {
+    pub(crate) fn read(word: &'a str) -> Result<Head<'a>, crate::ListError> {
+        let mut elements = ListIter::new(word);
+        let mut fields: [Cow<'a, str>; 3] = Default::default();
+        let mut count = 0;
+        for slot in &mut fields {
+            match elements.next() {
+                Some(e) => {
+                    *slot = e?;
+                    count += 1;
+                }
+                None => break,
+            }
+        }
+        let known = matches!(
+            fields[0].as_ref(),
+            "send" | "async" | "command" | "reply" | "callback" | "vers"
+        );
+        let mut more = Vec::new();
+        for e in elements {
+            let e = e?;
+            if !known {
+                more.push(e);
+            }
+        }
+        Ok(Head {
+            fields,
+            count,
+            more,
+        })
+    }
+
+    /// The first element.
+    pub(crate) fn instruction(&self) -> &str {
+        &self.fields[0]
+    }
+
+    /// The second element.
+    pub(crate) fn serial(&self) -> &str {
+        &self.fields[1]
+    }
+
+    /// The third element.
+    pub(crate) fn payload(&self) -> &str {
+        &self.fields[2]
+    }
+
+    pub(crate) fn into_message(self) -> Result<Message, MessageError> {
+        let [a, b, c] = &self.fields;
+        Message::from_fields([a, b, c], || {
+            self.fields
+                .iter()
+                .take(self.count)
+                .chain(&self.more)
+                .map(|w| w.to_string())
+                .collect()
+        })
+    }
+}
+
 // Encoding `[list [list instr serial payload]]` in one pass.
 //
 // Every text Tcl's `list` produces is safe to brace: its braces balance
@@ -576,13 +588,73 @@ impl Message {
 /// rather than copying it.
 const IN_PLACE_MIN: usize = 64 * 1024;
 
-fn write_request(out: &mut String, instruction: &str, serial: &Serial, script: &[String]) {
+/// [`Message::encode_request`] with the serial as text (our own serials are
+/// formatted on the stack: see [`Digits`]).
+pub(crate) fn encode_request_text(instruction: &str, serial: &str, script: Vec<String>) -> Vec<u8> {
+    let mut script = script;
+    let big = match script.as_mut_slice() {
+        [one] if one.len() >= IN_PLACE_MIN => Some(std::mem::take(one)),
+        _ => None,
+    };
+    let Some(one) = big else {
+        let mut out = String::new();
+        write_request(&mut out, instruction, serial, &script);
+        return out.into_bytes();
+    };
+    // As `write_request` writes a one-fragment payload.
+    let (escaped, open, close) = match quote_element_cow(&one, true) {
+        Quoted::Bare(_) => (None, "", ""),
+        Quoted::Braced(_) => (None, "{{", "}}"),
+        Quoted::Escaped(e) => (Some(e), "{", "}"),
+    };
+    let mut body = escaped.unwrap_or(one);
+    let mut prefix = String::with_capacity(instruction.len() + serial.len() + 8);
+    prefix.push('{');
+    quote_element(instruction, true, &mut prefix);
+    prefix.push(' ');
+    quote_element(serial, false, &mut prefix);
+    prefix.push(' ');
+    prefix.push_str(open);
+    body.reserve(prefix.len() + close.len() + 2);
+    body.insert_str(0, &prefix);
+    body.push_str(close);
+    body.push_str("}\n");
+    body.into_bytes()
+}
+
+/// A number's decimal text, formatted on the stack.
+pub(crate) struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    pub(crate) fn new(mut n: u64) -> Digits {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Digits { buf, start }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
+    }
+}
+
+fn write_request(out: &mut String, instruction: &str, serial: &str, script: &[String]) {
     let payload_len: usize = script.iter().map(|f| f.len() + 3).sum();
-    out.reserve(instruction.len() + serial.0.len() + payload_len + 16);
+    out.reserve(instruction.len() + serial.len() + payload_len + 16);
     out.push('{');
     quote_element(instruction, true, out);
     out.push(' ');
-    quote_element(&serial.0, false, out);
+    quote_element(serial, false, out);
     out.push(' ');
     match script {
         [] => out.push_str("{}"),
@@ -808,6 +880,15 @@ mod tests {
         ) {
             let payload = words.join(" ");
             prop_assert_eq!(Outcome::decode(&payload), outcome_reference(&payload));
+        }
+
+        /// A number's stack-formatted text is its decimal text.
+        #[test]
+        fn digits_are_decimal(n in any::<u64>()) {
+            for m in [n, 0, 9, 10, u64::MAX] {
+                let digits = Digits::new(m);
+                prop_assert_eq!(digits.as_str(), m.to_string());
+            }
         }
 
         /// Every code reads back as it was written.
