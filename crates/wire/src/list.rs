@@ -1327,10 +1327,98 @@ pub fn parse_list(s: &str) -> Result<Vec<String>, ListError> {
 /// and quoted or bare ones without backslashes) borrow from `s`.
 pub fn parse_list_cow(s: &str) -> Result<Vec<Cow<'_, str>>, ListError> {
     let mut out = Vec::new();
+    if simple_elements(s, |e| out.push(Cow::Borrowed(e))) {
+        return Ok(out);
+    }
+    out.clear();
     for e in ListIter::new(s) {
         out.push(e?);
     }
     Ok(out)
+}
+
+/// The longest text [`simple_elements`] looks at: it goes byte by byte,
+/// which beats setting up the general parser on short lists only (a big
+/// payload goes to the block-wise scanners at once).
+pub(crate) const SIMPLE_MAX: usize = 512;
+
+/// The bytes that end [`simple_elements`]'s reading of a bare element
+/// and send the list to the general parser: a backslash, and whitespace
+/// other than a space.
+static SIMPLE_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\\' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0x0b] = true;
+    t[0x0c] = true;
+    t[b'\r' as usize] = true;
+    t
+};
+
+/// Calls `each` with the elements of `s` when `s` is a list in its
+/// simplest form, as comm's messages nearly always are: up to
+/// [`SIMPLE_MAX`] bytes, elements separated by single spaces, with no
+/// space before the first or after the last, and no backslash anywhere;
+/// each element bare (no whitespace; not starting with a quote or a
+/// brace) or braced, with braces that balance inside it (never closing
+/// more than they opened), so that its close is where it ends, followed by
+/// a space or the end. Every element is then what Tcl takes verbatim.
+/// Returns whether `s` was of that form; if not, `each` may have been
+/// called for some elements, which the caller drops before parsing `s`
+/// with the general parser.
+pub(crate) fn simple_elements<'a>(s: &'a str, mut each: impl FnMut(&'a str)) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > SIMPLE_MAX {
+        return false;
+    }
+    let mut i = 0;
+    loop {
+        let start = i;
+        let element = match b[i] {
+            b'"' | b' ' => return false,
+            b'{' => {
+                let mut depth = 1usize;
+                i += 1;
+                loop {
+                    let Some(&c) = b.get(i) else { return false };
+                    i += 1;
+                    match c {
+                        b'{' => depth += 1,
+                        b'}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        b'\\' => return false,
+                        _ => {}
+                    }
+                }
+                // Between the braces (both ASCII: char boundaries).
+                s.get(start + 1..i - 1)
+            }
+            _ => {
+                while let Some(&c) = b.get(i) {
+                    if c == b' ' {
+                        break;
+                    }
+                    if SIMPLE_STOP[usize::from(c)] {
+                        return false;
+                    }
+                    i += 1;
+                }
+                s.get(start..i)
+            }
+        };
+        let Some(element) = element else { return false };
+        each(element);
+        match b.get(i) {
+            None => return true,
+            Some(b' ') if i + 1 < b.len() => i += 1,
+            _ => return false,
+        }
+    }
 }
 
 /// Iterator over the elements of a Tcl list, yielding each element (or the
@@ -2047,6 +2135,39 @@ mod tests {
                 collapse_simple_portable(text.as_bytes())
             );
         }
+    }
+
+    #[test]
+    fn simple_lists_read_as_the_general_parser_reads_them() {
+        // Mostly the pieces of simple lists (so that many are), and every
+        // byte that makes one not simple.
+        let alphabet = [
+            "a", "b", " ", " ", "{", "{", "}", "}", "\"", "\\", "\n", "\t", "é", "#", "$", "[",
+        ];
+        let mut cases = Cases::new(0x5151_e1e3_e475_0001);
+        let mut simple = 0;
+        for _ in 0..50_000 {
+            let seed = cases.next_seed();
+            let len = (seed % 24) as usize;
+            let mut draws = Draws::new(seed);
+            let text: String = (0..len).map(|_| draws.pick(&alphabet)).collect();
+            let mut got = Vec::new();
+            if simple_elements(&text, |e| got.push(e)) {
+                simple += 1;
+                let want: Vec<Cow<'_, str>> =
+                    ListIter::new(&text).collect::<Result<_, _>>().unwrap();
+                assert!(
+                    want.iter().all(|e| matches!(e, Cow::Borrowed(_))),
+                    "{text:?}"
+                );
+                assert_eq!(got, want, "{text:?}");
+            }
+        }
+        // The test means something only if many lists were simple.
+        assert!(simple > 2_000, "{simple}");
+        let long = format!("{{{}}}", "a".repeat(SIMPLE_MAX));
+        assert!(!simple_elements(&long, |_| {}));
+        assert_eq!(parse_list_cow(&long).unwrap().len(), 1);
     }
 
     #[test]

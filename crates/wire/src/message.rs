@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use crate::list::{
     ListIter, Quoted, format_list, format_list_into, parse_list, quote_element, quote_element_cow,
+    simple_elements,
 };
 
 /// A transaction serial. Kept as the peer's exact text, since a reply must
@@ -341,7 +342,27 @@ impl Outcome {
     /// last are switch/value pairs of which only `-code`, `-errorinfo` and
     /// `-errorcode` count (the last of each wins, a missing value is empty);
     /// the first element is not looked at. A single element is the result.
-    pub fn decode<'p>(payload: &'p str) -> Result<Outcome, crate::ListError> {
+    pub fn decode(payload: &str) -> Result<Outcome, crate::ListError> {
+        // The usual payload (`return -code 0 result`) is a simple list.
+        let mut simple = [""; 8];
+        let mut n = 0;
+        if simple_elements(payload, |e| {
+            if let Some(slot) = simple.get_mut(n) {
+                *slot = e;
+            }
+            n += 1;
+        }) && n <= simple.len()
+        {
+            let elements = simple[..n].iter().map(|&e| Ok(Cow::Borrowed(e)));
+            return Outcome::from_elements(elements);
+        }
+        Outcome::from_elements(ListIter::new(payload))
+    }
+
+    /// [`decode`](Outcome::decode) from the payload's elements.
+    fn from_elements<'p>(
+        elements: impl Iterator<Item = Result<Cow<'p, str>, crate::ListError>>,
+    ) -> Result<Outcome, crate::ListError> {
         // In one pass, without a vector of the elements: an element is
         // known not to be the last once the next one is read.
         let (mut code, mut errorinfo, mut errorcode) =
@@ -355,7 +376,7 @@ impl Outcome {
         let mut last: Option<Cow<'p, str>> = None;
         // A switch between the first element and the last, waiting for its value.
         let mut switch: Option<Cow<'p, str>> = None;
-        for (seen, element) in ListIter::new(payload).enumerate() {
+        for (seen, element) in elements.enumerate() {
             let element = element?;
             if let Some(before) = last.replace(element)
                 && seen >= 2
@@ -510,6 +531,26 @@ pub(crate) struct Head<'a> {
 
 impl<'a> Head<'a> {
     pub(crate) fn read(word: &'a str) -> Result<Head<'a>, crate::ListError> {
+        // The usual message (`send 5 {{set a 1}}`) is a simple list.
+        let mut fields: [Cow<'a, str>; 3] = Default::default();
+        let mut count = 0;
+        let mut more = Vec::new();
+        if simple_elements(word, |e| {
+            match fields.get_mut(count) {
+                Some(slot) => *slot = Cow::Borrowed(e),
+                None => more.push(Cow::Borrowed(e)),
+            }
+            count += 1;
+        }) {
+            if Self::known(&fields[0]) {
+                more.clear();
+            }
+            return Ok(Head {
+                fields,
+                count: count.min(3),
+                more,
+            });
+        }
         let mut elements = ListIter::new(word);
         let mut fields: [Cow<'a, str>; 3] = Default::default();
         let mut count = 0;
@@ -522,10 +563,7 @@ impl<'a> Head<'a> {
                 None => break,
             }
         }
-        let known = matches!(
-            fields[0].as_ref(),
-            "send" | "async" | "command" | "reply" | "callback" | "vers"
-        );
+        let known = Self::known(&fields[0]);
         let mut more = Vec::new();
         for e in elements {
             let e = e?;
@@ -538,6 +576,15 @@ impl<'a> Head<'a> {
             count,
             more,
         })
+    }
+
+    /// Whether the instruction is one of comm's (whose elements past the
+    /// third are not kept).
+    fn known(instruction: &str) -> bool {
+        matches!(
+            instruction,
+            "send" | "async" | "command" | "reply" | "callback" | "vers"
+        )
     }
 
     /// The first element.
