@@ -260,6 +260,9 @@ impl Framer {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        if let Some(word) = self.simple_word() {
+            return Ok(Some(word));
+        }
         match self.scan_word() {
             Ok(None) => Ok(None),
             Ok(Some((from, to, resume))) => {
@@ -300,6 +303,67 @@ impl Framer {
             }
             None => Ok(false),
         }
+    }
+
+    /// The usual word in one pass over its bytes: between words, a braced
+    /// word of at most [`SIMPLE_WORD_MAX`] bytes, all buffered, with no
+    /// backslash, of valid UTF-8, and `info complete` (without parsing it
+    /// when it holds none of `[`, `]`, `"` and `$`: see
+    /// [`trivially_complete`]; its braces balance, as the scan found its
+    /// close). `None` for anything else, which the general scan then takes
+    /// from the same state, finding the same word or error.
+    fn simple_word(&mut self) -> Option<String> {
+        if !matches!(self.scan, Scan::Between)
+            || self.raw
+            || !self.word.is_empty()
+            || self.group_open.is_some()
+        {
+            return None;
+        }
+        let rest = self.buf.get(self.start..)?;
+        // ASCII whitespace only (a multi-byte space goes the general way).
+        let open = rest
+            .iter()
+            .position(|&b| !matches!(b, b' ' | b'\t'..=b'\r'))?;
+        if rest[open] != b'{' {
+            return None;
+        }
+        let mut depth = 1usize;
+        let mut plain = true;
+        let mut close = None;
+        let scanned = rest.get(open + 1..)?;
+        for (k, &b) in scanned.iter().take(SIMPLE_WORD_MAX + 1).enumerate() {
+            match WORD_CLASS[usize::from(b)] {
+                1 => depth += 1,
+                2 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(k);
+                        break;
+                    }
+                }
+                3 => return None,
+                4 => plain = false,
+                _ => {}
+            }
+        }
+        let close = close?;
+        if close == 0 || close > self.max {
+            return None;
+        }
+        let text = std::str::from_utf8(&scanned[..close]).ok()?;
+        if !plain && !crate::script::info_complete_with_groups(text, &[]) {
+            return None;
+        }
+        // As `start_word` (the word is empty), on the fields themselves:
+        // `text` borrows the buffer.
+        if self.spare.capacity() > self.word.capacity() {
+            std::mem::swap(&mut self.word, &mut self.spare);
+        }
+        self.word.push_str(text);
+        self.start += open + 1 + close + 1;
+        self.groups.clear();
+        Some(std::mem::take(&mut self.word))
     }
 
     /// Makes a reused buffer the pending word's, if the word has none yet.
@@ -494,6 +558,25 @@ impl Framer {
         Ok(word)
     }
 }
+
+/// The longest word [`Framer::simple_word`] takes (longer ones go to the
+/// block-wise scan).
+const SIMPLE_WORD_MAX: usize = 1024;
+
+/// What a byte is to [`Framer::simple_word`]: 1 and 2 open and close a
+/// brace, 3 (a backslash) sends the word to the general scan, 4 is one of
+/// the bytes that make `info complete` parse the word.
+static WORD_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'{' as usize] = 1;
+    t[b'}' as usize] = 2;
+    t[b'\\' as usize] = 3;
+    t[b'[' as usize] = 4;
+    t[b']' as usize] = 4;
+    t[b'"' as usize] = 4;
+    t[b'$' as usize] = 4;
+    t
+};
 
 /// Whether a word is `info complete` without parsing it: with none of the
 /// bytes that open or close something other than braces (brackets, quotes,
@@ -953,6 +1036,60 @@ mod tests {
                     frame_all(&wire, max, chunk),
                     expect,
                     "round {round} chunk {chunk}"
+                );
+            }
+        }
+    }
+
+    /// Short words taken whole (in one pass) give the same words, errors
+    /// and end state as the general scan, which byte-by-byte feeding uses.
+    #[test]
+    fn simple_words_match_the_general_scan() {
+        let alphabet: &[&[u8]] = &[
+            b"{",
+            b"}",
+            b"{",
+            b"}",
+            b"\\",
+            b"a",
+            b"b c",
+            b"\n",
+            b" ",
+            b"[",
+            b"]",
+            b"$",
+            b"\"",
+            "é".as_bytes(),
+            b"\xFF",
+            b"{}",
+            b"{x}",
+            b"\n{",
+            b"}\n",
+            "\u{a0}".as_bytes(),
+        ];
+        let mut cases = Cases::new(0x51e9_1e00_a0b0_c0d0);
+        for round in 0..3000 {
+            let mut draws = Draws::new(cases.next_seed());
+            let mut wire = Vec::new();
+            for _ in 0..1 + draws.below(6) {
+                wire.extend_from_slice(draws.pick(&[&b"{"[..], b" {", b"\n{", b"x{"]));
+                for _ in 0..draws.below(12) {
+                    wire.extend_from_slice(draws.pick(alphabet));
+                }
+                wire.extend_from_slice(draws.pick(&[&b"}\n"[..], b"}", b"}}\n", b"\n"]));
+            }
+            let max = if round % 5 == 0 {
+                6
+            } else {
+                DEFAULT_MAX_MESSAGE
+            };
+            let expect = frame_all(&wire, max, 1);
+            for chunk in [3, 7, 64, wire.len().max(1)] {
+                assert_eq!(
+                    frame_all(&wire, max, chunk),
+                    expect,
+                    "round {round} chunk {chunk} {:?}",
+                    String::from_utf8_lossy(&wire)
                 );
             }
         }
