@@ -333,6 +333,18 @@ fn scan_element(s: &[u8], first: bool) -> Mode {
     }
 }
 
+/// The bytes [`scan_small`] looks at; the rest it skips.
+static QUOTE_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let special = b"{}[]\"$; \x0c\n\r\t\x0b\\";
+    let mut k = 0;
+    while k < special.len() {
+        t[special[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 /// TclScanElement translated byte by byte: for short elements (where it is
 /// faster than setting up blocks), and to check the block scanner.
 fn scan_small(s: &[u8], first: bool) -> Mode {
@@ -348,6 +360,11 @@ fn scan_small(s: &[u8], first: bool) -> Mode {
     let mut nest = 0i64;
     let mut i = 0;
     while i < s.len() {
+        // Most bytes mean nothing to quoting: skip them with one load each.
+        if !QUOTE_SPECIAL[usize::from(s[i])] {
+            i += 1;
+            continue;
+        }
         match s[i] {
             b'{' => nest += 1,
             b'}' => {
