@@ -657,9 +657,9 @@ pub(crate) fn encode_request_text(instruction: &str, serial: &str, script: Vec<S
     let mut body = escaped.unwrap_or(one);
     let mut prefix = String::with_capacity(instruction.len() + serial.len() + 8);
     prefix.push('{');
-    quote_element(instruction, true, &mut prefix);
+    prefix.push_str(instruction);
     prefix.push(' ');
-    quote_element(serial, false, &mut prefix);
+    push_serial(serial, &mut prefix);
     prefix.push(' ');
     prefix.push_str(open);
     body.reserve(prefix.len() + close.len() + 2);
@@ -667,6 +667,17 @@ pub(crate) fn encode_request_text(instruction: &str, serial: &str, script: Vec<S
     body.push_str(close);
     body.push_str("}\n");
     body.into_bytes()
+}
+
+/// Appends a serial as a list element: as it is when it is letters and
+/// digits (our own serials; tcllib's), which a list writes bare, else
+/// quoted.
+fn push_serial(serial: &str, out: &mut String) {
+    if !serial.is_empty() && serial.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        out.push_str(serial);
+    } else {
+        quote_element(serial, false, out);
+    }
 }
 
 /// A number's decimal text, formatted on the stack.
@@ -699,9 +710,10 @@ fn write_request(out: &mut String, instruction: &str, serial: &str, script: &[St
     let payload_len: usize = script.iter().map(|f| f.len() + 3).sum();
     out.reserve(instruction.len() + serial.len() + payload_len + 16);
     out.push('{');
-    quote_element(instruction, true, out);
+    // The instruction is one of comm's words, written bare.
+    out.push_str(instruction);
     out.push(' ');
-    quote_element(serial, false, out);
+    push_serial(serial, out);
     out.push(' ');
     match script {
         [] => out.push_str("{}"),
@@ -726,9 +738,10 @@ fn write_request(out: &mut String, instruction: &str, serial: &str, script: &[St
 fn write_answer(out: &mut String, instruction: &str, serial: &Serial, outcome: &Outcome) {
     out.reserve(instruction.len() + serial.0.len() + 8 + outcome.encoded_len_hint());
     out.push('{');
-    quote_element(instruction, true, out);
+    // The instruction is one of comm's words, written bare.
+    out.push_str(instruction);
     out.push(' ');
-    quote_element(&serial.0, false, out);
+    push_serial(&serial.0, out);
     // The outcome is a list of at least four elements: braced.
     out.push_str(" {");
     outcome.encode_into(out);
