@@ -902,3 +902,63 @@ fn an_answer_is_not_held_behind_a_blocking_command_of_the_same_read() {
     assert_eq!(&got[..], &second[..]);
     server.destroy();
 }
+
+/// The inode of this process's TCP socket from local port `local` to
+/// remote port `remote` (IPv4 loopback), from /proc/net/tcp.
+#[cfg(target_os = "linux")]
+fn socket_inode(local: u16, remote: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+        (port(f.get(1)?)? == local && port(f.get(2)?)? == remote)
+            .then(|| f.get(9).map(|s| s.to_string()))?
+    })
+}
+
+/// Whether a descriptor of this process refers to socket `inode`.
+#[cfg(target_os = "linux")]
+fn holds_socket(inode: &str) -> bool {
+    let want = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(Result::ok)
+        .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == want))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_connection_closed_here_lets_its_socket_go_while_the_peer_stays_silent() {
+    // The connection's reader waits for data that never comes (the peer
+    // keeps its side open and says nothing): only the stop signal can end
+    // it, and with it the last hold on the socket.
+    let (l, id) = raw_server();
+    let server_port = l.local_addr().unwrap().port();
+    let (port_tx, port_rx) = mpsc::channel::<u16>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (s, from) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        assert!(read_line(&mut r).starts_with("{3 2} "));
+        (&s).write_all(b"{vers 3}\r\n").unwrap();
+        port_tx.send(from.port()).unwrap();
+        // EOF once the client has shut its write side; the socket stays
+        // open here until the test is done.
+        let mut rest = Vec::new();
+        let _ = r.read_to_end(&mut rest);
+        let _ = done_rx.recv_timeout(Duration::from_secs(10));
+        drop(s);
+    });
+    let c = Channel::new(Config::new()).unwrap();
+    c.connect(id.clone()).unwrap();
+    let client_port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let inode =
+        socket_inode(client_port, server_port).expect("the client's socket in /proc/net/tcp");
+    assert!(holds_socket(&inode));
+    assert!(c.shutdown(id).is_some());
+    eventually("the closed connection's socket to be let go", || {
+        !holds_socket(&inode)
+    });
+    done_tx.send(()).unwrap();
+    peer.join().unwrap();
+}
