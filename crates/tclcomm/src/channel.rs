@@ -1172,15 +1172,7 @@ impl Inner {
                     outcome,
                     waiter,
                 } => {
-                    let waiter = match waiter {
-                        // No hook to see it: the outcome goes as it came.
-                        Waiter::Sync(tx) if hooks.reply.is_none() => {
-                            let _ = tx.send(Ok(outcome));
-                            continue;
-                        }
-                        w => w,
-                    };
-                    let mut ev = ReplyEvent {
+                    let event = |outcome| ReplyEvent {
                         chan: self.name.clone(),
                         id,
                         serial,
@@ -1188,12 +1180,19 @@ impl Inner {
                     };
                     match waiter {
                         Waiter::Sync(tx) => {
-                            if let Some(h) = &hooks.reply {
-                                h(&mut ev);
-                            }
-                            let _ = tx.send(Ok(ev.outcome));
+                            let outcome = match &hooks.reply {
+                                // No hook to see it: the outcome goes as it came.
+                                None => outcome,
+                                Some(h) => {
+                                    let mut ev = event(outcome);
+                                    h(&mut ev);
+                                    ev.outcome
+                                }
+                            };
+                            let _ = tx.send(Ok(outcome));
                         }
                         Waiter::Callback(f) => {
+                            let mut ev = event(outcome);
                             if let Some(h) = &hooks.callback {
                                 h(&mut ev);
                             }

@@ -1105,6 +1105,7 @@ impl Engine {
             Message::Send { serial, script } => (RequestKind::Send, serial, script),
             Message::Async { serial, script } => (RequestKind::Async, serial, script),
             Message::Command { serial, script } => (RequestKind::Command, serial, script),
+            // Matched above, from the head.
             Message::Reply { .. } | Message::Callback { .. } => return,
             Message::Vers { version } => {
                 if let Ok(v) = version.trim().parse::<u8>() {

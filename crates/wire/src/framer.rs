@@ -322,9 +322,7 @@ impl Framer {
         }
         let rest = self.buf.get(self.start..)?;
         // ASCII whitespace only (a multi-byte space goes the general way).
-        let open = rest
-            .iter()
-            .position(|&b| !matches!(b, b' ' | b'\t'..=b'\r'))?;
+        let open = rest.iter().position(|&b| !crate::list::is_space(b))?;
         if rest[open] != b'{' {
             return None;
         }
@@ -355,11 +353,9 @@ impl Framer {
         if !plain && !crate::script::info_complete_with_groups(text, &[]) {
             return None;
         }
-        // As `start_word` (the word is empty), on the fields themselves:
-        // `text` borrows the buffer.
-        if self.spare.capacity() > self.word.capacity() {
-            std::mem::swap(&mut self.word, &mut self.spare);
-        }
+        // On the fields themselves (`text` borrows the buffer); the word
+        // is empty.
+        reuse_spare(&mut self.word, &mut self.spare);
         self.word.push_str(text);
         self.start += open + 1 + close + 1;
         self.groups.clear();
@@ -368,8 +364,8 @@ impl Framer {
 
     /// Makes a reused buffer the pending word's, if the word has none yet.
     fn start_word(&mut self) {
-        if self.word.is_empty() && self.spare.capacity() > self.word.capacity() {
-            std::mem::swap(&mut self.word, &mut self.spare);
+        if self.word.is_empty() {
+            reuse_spare(&mut self.word, &mut self.spare);
         }
     }
 
@@ -559,6 +555,13 @@ impl Framer {
     }
 }
 
+/// Gives an empty `word` the spare buffer when that one is larger.
+fn reuse_spare(word: &mut String, spare: &mut String) {
+    if spare.capacity() > word.capacity() {
+        std::mem::swap(word, spare);
+    }
+}
+
 /// The longest word [`Framer::simple_word`] takes (longer ones go to the
 /// block-wise scan).
 const SIMPLE_WORD_MAX: usize = 1024;
@@ -566,17 +569,8 @@ const SIMPLE_WORD_MAX: usize = 1024;
 /// What a byte is to [`Framer::simple_word`]: 1 and 2 open and close a
 /// brace, 3 (a backslash) sends the word to the general scan, 4 is one of
 /// the bytes that make `info complete` parse the word.
-static WORD_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'{' as usize] = 1;
-    t[b'}' as usize] = 2;
-    t[b'\\' as usize] = 3;
-    t[b'[' as usize] = 4;
-    t[b']' as usize] = 4;
-    t[b'"' as usize] = 4;
-    t[b'$' as usize] = 4;
-    t
-};
+static WORD_CLASS: [u8; 256] =
+    crate::list::byte_classes(&[(b"{", 1), (b"}", 2), (b"\\", 3), (b"[]\"$", 4)]);
 
 /// Whether a word is `info complete` without parsing it: with none of the
 /// bytes that open or close something other than braces (brackets, quotes,

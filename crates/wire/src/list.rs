@@ -92,7 +92,7 @@ fn junk_excerpt(rest: &str) -> Cow<'_, str> {
 
 /// Tcl list whitespace (`TclIsSpaceProc` / `isspace` in the C locale).
 #[inline]
-const fn is_space(b: u8) -> bool {
+pub(crate) const fn is_space(b: u8) -> bool {
     b == b' ' || (b >= b'\t' && b <= b'\r')
 }
 
@@ -333,17 +333,25 @@ fn scan_element(s: &[u8], first: bool) -> Mode {
     }
 }
 
-/// The bytes [`scan_small`] looks at; the rest it skips.
-static QUOTE_SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let special = b"{}[]\"$; \x0c\n\r\t\x0b\\";
-    let mut k = 0;
-    while k < special.len() {
-        t[special[k] as usize] = true;
-        k += 1;
+/// A table of byte classes for the byte-by-byte scanners: each byte of
+/// `classes[k].0` gets class `classes[k].1`, every other byte 0.
+pub(crate) const fn byte_classes(classes: &[(&[u8], u8)]) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < classes.len() {
+        let (bytes, class) = classes[c];
+        let mut k = 0;
+        while k < bytes.len() {
+            t[bytes[k] as usize] = class;
+            k += 1;
+        }
+        c += 1;
     }
     t
-};
+}
+
+/// The bytes [`scan_small`] looks at (non-zero); the rest it skips.
+static QUOTE_SPECIAL: [u8; 256] = byte_classes(&[(b"{}[]\"$; \x0c\n\r\t\x0b\\", 1)]);
 
 /// TclScanElement translated byte by byte: for short elements (where it is
 /// faster than setting up blocks), and to check the block scanner.
@@ -361,7 +369,7 @@ fn scan_small(s: &[u8], first: bool) -> Mode {
     let mut i = 0;
     while i < s.len() {
         // Most bytes mean nothing to quoting: skip them with one load each.
-        if !QUOTE_SPECIAL[usize::from(s[i])] {
+        if QUOTE_SPECIAL[usize::from(s[i])] == 0 {
             i += 1;
             continue;
         }
@@ -1359,19 +1367,10 @@ pub fn parse_list_cow(s: &str) -> Result<Vec<Cow<'_, str>>, ListError> {
 /// payload goes to the block-wise scanners at once).
 pub(crate) const SIMPLE_MAX: usize = 512;
 
-/// The bytes that end [`simple_elements`]'s reading of a bare element
-/// and send the list to the general parser: a backslash, and whitespace
-/// other than a space.
-static SIMPLE_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b'\\' as usize] = true;
-    t[b'\t' as usize] = true;
-    t[b'\n' as usize] = true;
-    t[0x0b] = true;
-    t[0x0c] = true;
-    t[b'\r' as usize] = true;
-    t
-};
+/// What ends [`simple_elements`]'s reading of a bare element and sends
+/// the list to the general parser: a backslash, or whitespace other than
+/// a space (one table load a byte, not the two compares of [`is_space`]).
+static SIMPLE_STOP: [u8; 256] = byte_classes(&[(b"\\\t\n\x0b\x0c\r", 1)]);
 
 /// Calls `each` with the elements of `s` when `s` is a list in its
 /// simplest form, as comm's messages nearly always are: up to
@@ -1420,7 +1419,7 @@ pub(crate) fn simple_elements<'a>(s: &'a str, mut each: impl FnMut(&'a str)) -> 
                     if c == b' ' {
                         break;
                     }
-                    if SIMPLE_STOP[usize::from(c)] {
+                    if SIMPLE_STOP[usize::from(c)] != 0 {
                         return false;
                     }
                     i += 1;

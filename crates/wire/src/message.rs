@@ -160,14 +160,9 @@ impl Code {
     /// `1` itself, handing the rest to `return -code` (see
     /// [`crate::answer::sync_result`]).
     pub fn parse_exact(text: &str) -> Code {
-        // The usual codes, without parsing or formatting a number.
-        match text {
-            "0" => return Code::Ok,
-            "1" => return Code::Error,
-            "2" => return Code::Return,
-            "3" => return Code::Break,
-            "4" => return Code::Continue,
-            _ => {}
+        // One digit is its own canonical text: no parsing or formatting.
+        if let [d @ b'0'..=b'9'] = text.as_bytes() {
+            return Code::from(i64::from(d - b'0'));
         }
         match tcl_int(text).map(Code::from) {
             Some(c) if c.to_string() == text => c,
@@ -178,17 +173,14 @@ impl Code {
     /// Appends the code as [`Display`](std::fmt::Display) writes it; the
     /// usual codes without going through a formatter.
     pub fn write_to(&self, out: &mut String) {
-        match self {
-            Code::Ok => out.push('0'),
-            Code::Error => out.push('1'),
-            Code::Return => out.push('2'),
-            Code::Break => out.push('3'),
-            Code::Continue => out.push('4'),
-            Code::Other(n) => {
+        match (self.number(), self) {
+            (Some(n @ 0..=9), _) => out.push(char::from(b'0' + n as u8)),
+            (Some(n), _) => {
                 use std::fmt::Write as _;
                 let _ = write!(out, "{n}");
             }
-            Code::Invalid(s) => out.push_str(s),
+            (None, Code::Invalid(s)) => out.push_str(s),
+            (None, _) => {}
         }
     }
 
@@ -523,8 +515,10 @@ impl Message {
 /// that a message needs no vector of its elements; the rest are only
 /// checked (the whole word must be a list), unless the instruction is
 /// unknown.
+#[derive(Default)]
 pub(crate) struct Head<'a> {
     fields: [Cow<'a, str>; 3],
+    /// How many of `fields` the word has.
     count: usize,
     more: Vec<Cow<'a, str>>,
 }
@@ -532,50 +526,27 @@ pub(crate) struct Head<'a> {
 impl<'a> Head<'a> {
     pub(crate) fn read(word: &'a str) -> Result<Head<'a>, crate::ListError> {
         // The usual message (`send 5 {{set a 1}}`) is a simple list.
-        let mut fields: [Cow<'a, str>; 3] = Default::default();
-        let mut count = 0;
-        let mut more = Vec::new();
-        if simple_elements(word, |e| {
-            match fields.get_mut(count) {
-                Some(slot) => *slot = Cow::Borrowed(e),
-                None => more.push(Cow::Borrowed(e)),
-            }
-            count += 1;
-        }) {
-            if Self::known(&fields[0]) {
-                more.clear();
-            }
-            return Ok(Head {
-                fields,
-                count: count.min(3),
-                more,
-            });
+        let mut head = Head::default();
+        if simple_elements(word, |e| head.push(Cow::Borrowed(e))) {
+            return Ok(head);
         }
-        let mut elements = ListIter::new(word);
-        let mut fields: [Cow<'a, str>; 3] = Default::default();
-        let mut count = 0;
-        for slot in &mut fields {
-            match elements.next() {
-                Some(e) => {
-                    *slot = e?;
-                    count += 1;
-                }
-                None => break,
-            }
+        let mut head = Head::default();
+        for e in ListIter::new(word) {
+            head.push(e?);
         }
-        let known = Self::known(&fields[0]);
-        let mut more = Vec::new();
-        for e in elements {
-            let e = e?;
-            if !known {
-                more.push(e);
-            }
+        Ok(head)
+    }
+
+    /// Takes the next element: one of the first three, or one past them,
+    /// kept only for an unknown instruction.
+    #[inline]
+    fn push(&mut self, element: Cow<'a, str>) {
+        if let Some(slot) = self.fields.get_mut(self.count) {
+            *slot = element;
+            self.count += 1;
+        } else if !Self::known(&self.fields[0]) {
+            self.more.push(element);
         }
-        Ok(Head {
-            fields,
-            count,
-            more,
-        })
     }
 
     /// Whether the instruction is one of comm's (whose elements past the

@@ -114,13 +114,7 @@ struct Parser<'a> {
 }
 
 /// 1 for the bytes that matter inside braces: `{`, `}` and `\\`.
-static BRACE_SPECIAL: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'{' as usize] = 1;
-    t[b'}' as usize] = 1;
-    t[b'\\' as usize] = 1;
-    t
-};
+static BRACE_SPECIAL: [u8; 256] = crate::list::byte_classes(&[(b"{}\\", 1)]);
 
 /// Index of the first `{`, `}` or `\\` at or after `pos` (or `b.len()`):
 /// a few bytes one by one (cheapest when they are dense), then `memchr3`.
